@@ -1,0 +1,165 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Q is what both *DB and *Tx offer: hand-written SQL with `?` placeholders, rebound for the
+// dialect, with time arguments normalised to UTC so that stored times compare correctly.
+type Q interface {
+	Exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	Get(ctx context.Context, dest any, query string, args ...any) error
+	Select(ctx context.Context, dest any, query string, args ...any) error
+	Query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRow(ctx context.Context, query string, args ...any) *sql.Row
+	Dialect() Dialect
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	GetContext(ctx context.Context, dest any, query string, args ...any) error
+	SelectContext(ctx context.Context, dest any, query string, args ...any) error
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Rebind turns `?` placeholders into the dialect's form.
+func (d Dialect) Rebind(q string) string {
+	if d == Postgres {
+		return sqlx.Rebind(sqlx.DOLLAR, q)
+	}
+	return q
+}
+
+func utcArgs(args []any) []any {
+	for i, a := range args {
+		switch v := a.(type) {
+		case time.Time:
+			args[i] = v.UTC()
+		case *time.Time:
+			if v != nil {
+				t := v.UTC()
+				args[i] = t
+			}
+		}
+	}
+	return args
+}
+
+func get(ctx context.Context, e execer, d Dialect, dest any, q string, args []any) error {
+	err := e.GetContext(ctx, dest, d.Rebind(q), utcArgs(args)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// Dialect returns the database flavour.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Exec runs a statement on the writer.
+func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return db.w.ExecContext(ctx, db.dialect.Rebind(q), utcArgs(args)...)
+}
+
+// Get scans one row into dest from the reader pool; ErrNotFound when there is none.
+func (db *DB) Get(ctx context.Context, dest any, q string, args ...any) error {
+	return get(ctx, db.r, db.dialect, dest, q, args)
+}
+
+// Select scans all rows into the slice dest from the reader pool.
+func (db *DB) Select(ctx context.Context, dest any, q string, args ...any) error {
+	return db.r.SelectContext(ctx, dest, db.dialect.Rebind(q), utcArgs(args)...)
+}
+
+// Query runs a query on the reader pool.
+func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return db.r.QueryContext(ctx, db.dialect.Rebind(q), utcArgs(args)...)
+}
+
+// QueryRow runs a one-row query on the reader pool.
+func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.r.QueryRowContext(ctx, db.dialect.Rebind(q), utcArgs(args)...)
+}
+
+// Tx is a transaction on the writer.
+type Tx struct {
+	tx      *sqlx.Tx
+	dialect Dialect
+	after   []func()
+}
+
+// Dialect returns the database flavour.
+func (tx *Tx) Dialect() Dialect { return tx.dialect }
+
+// Exec runs a statement inside the transaction.
+func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(ctx, tx.dialect.Rebind(q), utcArgs(args)...)
+}
+
+// Get scans one row; ErrNotFound when there is none.
+func (tx *Tx) Get(ctx context.Context, dest any, q string, args ...any) error {
+	return get(ctx, tx.tx, tx.dialect, dest, q, args)
+}
+
+// Select scans all rows into the slice dest.
+func (tx *Tx) Select(ctx context.Context, dest any, q string, args ...any) error {
+	return tx.tx.SelectContext(ctx, dest, tx.dialect.Rebind(q), utcArgs(args)...)
+}
+
+// Query runs a query inside the transaction.
+func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(ctx, tx.dialect.Rebind(q), utcArgs(args)...)
+}
+
+// QueryRow runs a one-row query inside the transaction.
+func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, tx.dialect.Rebind(q), utcArgs(args)...)
+}
+
+// AfterCommit registers f to run once the transaction has committed (e.g. waking subscribers).
+func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
+
+// InsertID inserts a row and returns its generated id column, on both dialects.
+func InsertID(ctx context.Context, q Q, query string, args ...any) (int64, error) {
+	var id int64
+	err := q.QueryRow(ctx, strings.TrimRight(query, "; \n")+" RETURNING id", args...).Scan(&id)
+	return id, err
+}
+
+// InTx runs f in a transaction on the writer, committing when it returns nil and rolling
+// back otherwise (also on panic).
+func (db *DB) InTx(ctx context.Context, f func(tx *Tx) error) (err error) {
+	stx, err := db.w.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	tx := &Tx{tx: stx, dialect: db.dialect}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = stx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := f(tx); err != nil {
+		_ = stx.Rollback()
+		return err
+	}
+	if err := stx.Commit(); err != nil {
+		return err
+	}
+	for _, a := range tx.after {
+		a()
+	}
+	return nil
+}
+
+// Now is the database's idea of now for stored timestamps: UTC, millisecond precision, so
+// values round-trip identically through both drivers.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }

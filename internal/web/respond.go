@@ -1,0 +1,124 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Error is the API error body: {"error":{"code":"…","message":"…"}}.
+type Error struct {
+	Status  int               `json:"-"`
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf builds an *Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Common errors.
+var (
+	ErrUnauthenticated = &Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "请先登录"}
+	ErrForbidden       = &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "没有执行此操作的权限"}
+	ErrNotFound        = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "记录不存在或不在您的数据范围内"}
+)
+
+// JSON writes v as JSON with status.
+func JSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// Fail writes err as the JSON error format. Unknown errors become a 500 whose detail goes
+// to the log only, with the request id so that support can find it.
+func Fail(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		slog.ErrorContext(r.Context(), "request failed", "err", err, "request_id", RequestID(r.Context()), "path", r.URL.Path)
+		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "服务器内部错误，请联系运维人员（请求编号 " + RequestID(r.Context()) + "）"}
+	}
+	JSON(w, e.Status, map[string]any{"error": e})
+}
+
+// Decode reads a JSON body into v, rejecting unknown fields and trailing data.
+func Decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "请求内容超过 %d 字节上限", mbe.Limit)
+		}
+		if errors.Is(err, io.EOF) {
+			return Errorf(http.StatusBadRequest, "bad_json", "请求内容为空")
+		}
+		return Errorf(http.StatusBadRequest, "bad_json", "请求内容不是有效的 JSON: %v", err)
+	}
+	if dec.More() {
+		return Errorf(http.StatusBadRequest, "bad_json", "请求内容包含多余数据")
+	}
+	return nil
+}
+
+// Page is the paging of a list request: page from 1, size at most 500.
+type Page struct {
+	Page, Size int
+}
+
+// Offset is the SQL offset of the page.
+func (p Page) Offset() int { return (p.Page - 1) * p.Size }
+
+// Paging reads page and size from the query string (defaults 1 and 20; size at most 500).
+func Paging(r *http.Request) (Page, error) {
+	p := Page{Page: 1, Size: 20}
+	if s := r.URL.Query().Get("page"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return p, Errorf(http.StatusBadRequest, "bad_page", "page 须为正整数")
+		}
+		p.Page = n
+	}
+	if s := r.URL.Query().Get("size"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 500 {
+			return p, Errorf(http.StatusBadRequest, "bad_size", "size 须为 1 到 500 之间的整数")
+		}
+		p.Size = n
+	}
+	return p, nil
+}
+
+// List is the shape of every paged list response.
+type List[T any] struct {
+	Items []T `json:"items"`
+	Total int `json:"total"`
+	Page  int `json:"page"`
+	Size  int `json:"size"`
+}
+
+// PathInt64 parses a numeric path value.
+func PathInt64(r *http.Request, name string) (int64, error) {
+	n, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, Errorf(http.StatusBadRequest, "bad_id", "无效的编号 %q", r.PathValue(name))
+	}
+	return n, nil
+}
+
+// WantsJSON reports whether the client asked for JSON rather than a page.
+func WantsJSON(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/api/") || strings.Contains(r.Header.Get("Accept"), "application/json")
+}
