@@ -108,7 +108,20 @@ func Funcs() template.FuncMap {
 			return template.JS(b.String()), nil
 		},
 		"join": strings.Join,
-		"add":  func(a, b int) int { return a + b },
+		"deref": func(p *int64) int64 {
+			if p == nil {
+				return 0
+			}
+			return *p
+		},
+		"indent": func(depth int) string { return strings.Repeat("　", max(depth, 0)) },
+		"dateval": func(t *time.Time) string {
+			if t == nil {
+				return ""
+			}
+			return t.In(shanghai).Format("2006-01-02")
+		},
+		"add": func(a, b int) int { return a + b },
 		"static": func(p string) string {
 			return "/static/" + p + "?v=" + staticVersion
 		},

@@ -1,0 +1,487 @@
+package iam
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"zhsj/internal/audit"
+	"zhsj/internal/gm"
+	"zhsj/internal/store"
+	"zhsj/internal/web"
+)
+
+// SessionCookie is the name of the session cookie.
+const SessionCookie = "zhsj_session"
+
+// Login errors with their HTTP status.
+var (
+	ErrBadCredentials = web.Errorf(http.StatusUnauthorized, "bad_credentials", "账号或口令错误")
+	ErrDisabled       = web.Errorf(http.StatusForbidden, "account_disabled", "账号已停用，请联系系统管理员")
+	ErrExpired        = web.Errorf(http.StatusForbidden, "account_expired", "临时账号已过有效期，请联系系统管理员")
+	ErrRateLimited    = web.Errorf(http.StatusTooManyRequests, "rate_limited", "登录尝试过于频繁，请稍后再试")
+	errMustChange     = web.Errorf(http.StatusForbidden, "password_change_required", "请先修改口令")
+)
+
+func lockedError(until time.Time, now time.Time) *web.Error {
+	mins := int(until.Sub(now).Minutes()) + 1
+	return web.Errorf(http.StatusLocked, "account_locked", "连续登录失败次数过多，账号已锁定，请 %d 分钟后再试或联系安全管理员解锁", mins)
+}
+
+// LoginResult is what a successful login returns.
+type LoginResult struct {
+	Token              string    `json:"-"`
+	SessionID          string    `json:"-"`
+	UserID             int64     `json:"user_id"`
+	Account            string    `json:"account"`
+	Name               string    `json:"name"`
+	MustChangePassword bool      `json:"must_change_password"`
+	PasswordExpiresAt  time.Time `json:"password_expires_at"`
+	ExpiresAt          time.Time `json:"session_expires_at"`
+}
+
+type loginRow struct {
+	ID                int64      `db:"id"`
+	Account           string     `db:"account"`
+	Name              string     `db:"name"`
+	Status            string     `db:"status"`
+	ExpiresAt         *time.Time `db:"expires_at"`
+	PasswordHash      string     `db:"password_hash"`
+	PasswordChangedAt *time.Time `db:"password_changed_at"`
+	PasswordMaxDays   int        `db:"password_max_days"`
+	MustChange        bool       `db:"must_change_password"`
+	LockedUntil       *time.Time `db:"locked_until"`
+	RegionCode        string     `db:"region_code"`
+	PhoneEnc          []byte     `db:"phone_enc"`
+}
+
+// dummyHash keeps the timing of unknown accounts close to that of wrong passwords.
+var dummyHash = func() string { h, _ := gm.HashPassword("zhsj-dummy-password"); return h }()
+
+// Login checks a password and opens a session. Failures are counted atomically so that
+// parallel attempts cannot exceed the limit; every attempt is audited without the password.
+func (s *Service) Login(ctx context.Context, r *http.Request, account, password string) (*LoginResult, error) {
+	account = strings.TrimSpace(account)
+	ip := web.Info(ctx).IP
+	if ip != "" && !s.loginIP.Allow(ip) {
+		s.record(ctx, s.db, r, audit.Entry{Kind: "login", Actor: account, Action: "auth.login", Result: "denied", Detail: "来源 IP 登录频率超限"})
+		return nil, ErrRateLimited
+	}
+	fail := func(result, detail string, uid int64, region string, err error) (*LoginResult, error) {
+		s.record(ctx, s.db, r, audit.Entry{Kind: "login", ActorID: uid, Actor: account, Action: "auth.login", Result: result, Detail: detail, RegionCode: region, ObjectType: "user", ObjectID: idStr(uid)})
+		return nil, err
+	}
+	if account == "" || password == "" {
+		return nil, web.Errorf(http.StatusBadRequest, "missing_credentials", "请输入账号和口令")
+	}
+	var u loginRow
+	err := s.db.Get(ctx, &u, `SELECT id, account, name, status, expires_at, password_hash, password_changed_at, password_max_days,
+		must_change_password, locked_until, region_code, phone_enc FROM users WHERE account = ?`, account)
+	if errors.Is(err, store.ErrNotFound) {
+		gm.VerifyPassword(dummyHash, password)
+		return fail("failure", "账号不存在", 0, "", ErrBadCredentials)
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if u.LockedUntil != nil && u.LockedUntil.After(now) {
+		return fail("locked", "账号处于锁定期", u.ID, u.RegionCode, lockedError(*u.LockedUntil, now))
+	}
+	ok, rehash, err := gm.VerifyPassword(u.PasswordHash, password)
+	if err != nil && !errors.Is(err, gm.ErrBadHash) {
+		return nil, err
+	}
+	if !ok {
+		n, until, locked, err := s.countFailure(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		if locked {
+			return fail("locked", fmt.Sprintf("口令错误，连续失败 %d 次，账号锁定", n), u.ID, u.RegionCode, lockedError(until, now))
+		}
+		left := s.opt.Policy.MaxFailures - n
+		return fail("failure", fmt.Sprintf("口令错误（连续第 %d 次）", n), u.ID, u.RegionCode,
+			web.Errorf(http.StatusUnauthorized, "bad_credentials", "账号或口令错误，再失败 %d 次账号将被锁定", left))
+	}
+	if u.Status != "active" {
+		return fail("denied", "账号已停用", u.ID, u.RegionCode, ErrDisabled)
+	}
+	if u.ExpiresAt != nil && !u.ExpiresAt.After(now) {
+		return fail("denied", "临时账号已过期", u.ID, u.RegionCode, ErrExpired)
+	}
+	mustChange := u.MustChange
+	reason := ""
+	expiresAt := s.passwordExpiry(u.PasswordChangedAt, u.PasswordMaxDays)
+	if !expiresAt.IsZero() && !expiresAt.After(now) {
+		mustChange, reason = true, "口令已过期"
+	}
+	// Weak-password detection at login: a password that fails today's policy must change.
+	phone := s.openPhone(u.PhoneEnc)
+	weak := !Passes(s.opt.Policy.Check(password, Subject{Account: u.Account, Name: u.Name, Phone: phone, Admin: s.isAdmin(ctx, u.ID)}))
+	if weak {
+		mustChange, reason = true, "口令不符合当前口令策略"
+	}
+	res := &LoginResult{UserID: u.ID, Account: u.Account, Name: u.Name, MustChangePassword: mustChange, PasswordExpiresAt: expiresAt}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		set := `failed_logins = 0, locked_until = NULL, last_login_at = ?, last_login_ip = ?, weak_password = ?, must_change_password = ?`
+		args := []any{now, ip, weak, mustChange}
+		if rehash {
+			h, err := gm.HashPassword(password)
+			if err != nil {
+				return err
+			}
+			set += `, password_hash = ?`
+			args = append(args, h)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET `+set+` WHERE id = ?`, append(args, u.ID)...); err != nil {
+			return err
+		}
+		tok, sid, exp, err := s.createSession(ctx, tx, u.ID, ip, r)
+		if err != nil {
+			return err
+		}
+		res.Token, res.SessionID, res.ExpiresAt = tok, sid, exp
+		detail := "登录成功"
+		if mustChange {
+			detail += "，须修改口令：" + firstNonEmpty(reason, "首次登录或管理员重置")
+		}
+		return s.record(ctx, tx, r, audit.Entry{Kind: "login", ActorID: u.ID, Actor: u.Account, Action: "auth.login", Result: "success",
+			Detail: detail, RegionCode: u.RegionCode, ObjectType: "user", ObjectID: idStr(u.ID)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// countFailure adds one failed attempt in a single statement; the lock is set by the attempt
+// that reaches the limit, and attempts against a locked account are not counted.
+func (s *Service) countFailure(ctx context.Context, uid int64) (n int, until time.Time, locked bool, err error) {
+	now := s.now()
+	lockUntil := now.Add(s.opt.Policy.LockFor)
+	max := s.opt.Policy.MaxFailures
+	// A lock that has run out starts a fresh count.
+	newCount := `CASE WHEN locked_until IS NOT NULL AND locked_until <= ? THEN 1 ELSE failed_logins + 1 END`
+	var lu *time.Time
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		return tx.QueryRow(ctx, `UPDATE users SET
+			locked_until = CASE WHEN `+newCount+` >= ? THEN ? WHEN locked_until IS NOT NULL AND locked_until <= ? THEN NULL ELSE locked_until END,
+			failed_logins = `+newCount+`
+			WHERE id = ? AND (locked_until IS NULL OR locked_until <= ?)
+			RETURNING failed_logins, locked_until`,
+			now, max, lockUntil, now, now, uid, now).Scan(&n, &lu)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		// Another attempt locked the account meanwhile.
+		var cur *time.Time
+		if e := s.db.Get(ctx, &cur, `SELECT locked_until FROM users WHERE id = ?`, uid); e != nil || cur == nil {
+			return max, lockUntil, true, nil
+		}
+		return max, *cur, true, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, false, err
+	}
+	if lu != nil && lu.After(now) {
+		return n, *lu, true, nil
+	}
+	return n, time.Time{}, false, nil
+}
+
+func (s *Service) passwordExpiry(changed *time.Time, userDays int) time.Time {
+	if changed == nil {
+		return time.Time{}
+	}
+	maxAge := s.opt.Policy.MaxAge
+	if userDays > 0 && time.Duration(userDays)*24*time.Hour < maxAge {
+		maxAge = time.Duration(userDays) * 24 * time.Hour
+	}
+	return changed.Add(maxAge)
+}
+
+func (s *Service) createSession(ctx context.Context, tx *store.Tx, uid int64, ip string, r *http.Request) (token, sid string, exp time.Time, err error) {
+	token = gm.RandomToken()
+	sid = gm.SM3Hex(token)
+	now := s.now()
+	exp = now.Add(s.opt.SessionAbsolute)
+	ua := ""
+	if r != nil {
+		ua = truncate(r.UserAgent(), 300)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO sessions(id, user_id, created_at, last_seen_at, expires_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		sid, uid, now, now, exp, ip, ua)
+	return
+}
+
+type sessionRow struct {
+	UserID            int64      `db:"user_id"`
+	LastSeen          time.Time  `db:"last_seen_at"`
+	ExpiresAt         time.Time  `db:"expires_at"`
+	RevokedAt         *time.Time `db:"revoked_at"`
+	Account           string     `db:"account"`
+	Name              string     `db:"name"`
+	Status            string     `db:"status"`
+	UserExpires       *time.Time `db:"user_expires"`
+	DeptID            *int64     `db:"dept_id"`
+	DeptPath          string     `db:"dept_path"`
+	DeptName          string     `db:"dept_name"`
+	Region            string     `db:"region_code"`
+	RegionPath        string     `db:"region_path"`
+	RegionName        string     `db:"region_name"`
+	MustChange        bool       `db:"must_change_password"`
+	PasswordChangedAt *time.Time `db:"password_changed_at"`
+	PasswordMaxDays   int        `db:"password_max_days"`
+	RolesVersion      string     `db:"roles_version"`
+}
+
+// ErrSessionInvalid is returned for a missing, expired, revoked or disabled session.
+var ErrSessionInvalid = web.Errorf(http.StatusUnauthorized, "session_invalid", "会话已失效，请重新登录")
+
+// Authenticate resolves a session token to its principal, enforcing idle and absolute
+// timeouts and the user's status on every request.
+func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, error) {
+	if token == "" {
+		return nil, web.ErrUnauthenticated
+	}
+	sid := gm.SM3Hex(token)
+	var row sessionRow
+	err := s.db.Get(ctx, &row, `SELECT s.user_id, s.last_seen_at, s.expires_at, s.revoked_at,
+		u.account, u.name, u.status, u.expires_at AS user_expires, u.dept_id, COALESCE(d.path, '') AS dept_path, COALESCE(d.name, '') AS dept_name,
+		u.region_code, r.path AS region_path, r.name AS region_name, u.must_change_password, u.password_changed_at, u.password_max_days,
+		COALESCE((SELECT value FROM settings WHERE key = 'iam.roles_version'), '0') AS roles_version
+		FROM sessions s JOIN users u ON u.id = s.user_id JOIN regions r ON r.code = u.region_code
+		LEFT JOIN departments d ON d.id = u.dept_id WHERE s.id = ?`, sid)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrSessionInvalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if row.RevokedAt != nil || !row.ExpiresAt.After(now) || !row.LastSeen.Add(s.opt.SessionIdle).After(now) ||
+		row.Status != "active" || (row.UserExpires != nil && !row.UserExpires.After(now)) {
+		return nil, ErrSessionInvalid
+	}
+	p := &Principal{UserID: row.UserID, Account: row.Account, Name: row.Name, DeptPath: row.DeptPath, DeptName: row.DeptName,
+		Region: row.Region, RegionPath: row.RegionPath, RegionName: row.RegionName, SessionID: sid, MustChange: row.MustChange}
+	if row.DeptID != nil {
+		p.DeptID = *row.DeptID
+	}
+	p.PasswordExpiresAt = s.passwordExpiry(row.PasswordChangedAt, row.PasswordMaxDays)
+	if !p.PasswordExpiresAt.IsZero() && !p.PasswordExpiresAt.After(now) {
+		p.MustChange = true
+	}
+	if err := s.loadRoles(ctx, p, row.RolesVersion); err != nil {
+		return nil, err
+	}
+	// Touching last_seen on every request would make every read a write; a minute of
+	// slack on a 30-minute idle timeout is acceptable.
+	if now.Sub(row.LastSeen) > time.Minute {
+		if _, err := s.db.Exec(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND revoked_at IS NULL`, now, sid); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// loadRoles fills roles, permissions and scopes from the per-version role cache.
+func (s *Service) loadRoles(ctx context.Context, p *Principal, version string) error {
+	var ids []int64
+	if err := s.db.Select(ctx, &ids, `SELECT role_id FROM user_roles WHERE user_id = ? ORDER BY role_id`, p.UserID); err != nil {
+		return err
+	}
+	s.rolesMu.RLock()
+	fresh := s.rolesVersion == version
+	s.rolesMu.RUnlock()
+	if !fresh {
+		if err := s.reloadRoles(ctx, version); err != nil {
+			return err
+		}
+	}
+	s.rolesMu.RLock()
+	defer s.rolesMu.RUnlock()
+	p.Perms = map[string]bool{}
+	for _, id := range ids {
+		ri, ok := s.roles[id]
+		if !ok {
+			continue
+		}
+		p.Roles = append(p.Roles, ri.Code)
+		p.Scopes = append(p.Scopes, ri.Scope)
+		if ri.AdminKind != "" {
+			p.AdminKind = ri.AdminKind
+		}
+		for _, perm := range ri.Perms {
+			p.Perms[perm] = true
+		}
+	}
+	return nil
+}
+
+func (s *Service) reloadRoles(ctx context.Context, version string) error {
+	var roles []struct {
+		ID        int64  `db:"id"`
+		Code      string `db:"code"`
+		Scope     string `db:"data_scope"`
+		AdminKind string `db:"admin_kind"`
+	}
+	if err := s.db.Select(ctx, &roles, `SELECT id, code, data_scope, admin_kind FROM roles`); err != nil {
+		return err
+	}
+	var perms []struct {
+		RoleID int64  `db:"role_id"`
+		Perm   string `db:"permission"`
+	}
+	if err := s.db.Select(ctx, &perms, `SELECT role_id, permission FROM role_permissions`); err != nil {
+		return err
+	}
+	var depts []struct {
+		RoleID int64 `db:"role_id"`
+		DeptID int64 `db:"dept_id"`
+	}
+	if err := s.db.Select(ctx, &depts, `SELECT role_id, dept_id FROM role_depts`); err != nil {
+		return err
+	}
+	m := map[int64]roleInfo{}
+	for _, r := range roles {
+		m[r.ID] = roleInfo{Code: r.Code, AdminKind: r.AdminKind, Scope: RoleScope{Kind: r.Scope}}
+	}
+	for _, p := range perms {
+		ri := m[p.RoleID]
+		ri.Perms = append(ri.Perms, p.Perm)
+		m[p.RoleID] = ri
+	}
+	for _, d := range depts {
+		ri := m[d.RoleID]
+		ri.Scope.Depts = append(ri.Scope.Depts, d.DeptID)
+		m[d.RoleID] = ri
+	}
+	s.rolesMu.Lock()
+	s.roles, s.rolesVersion = m, version
+	s.rolesMu.Unlock()
+	return nil
+}
+
+// Logout revokes the session.
+func (s *Service) Logout(ctx context.Context, r *http.Request, p *Principal) error {
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'logout' WHERE id = ? AND revoked_at IS NULL`, s.now(), p.SessionID); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, r, audit.Entry{Kind: "login", ActorID: p.UserID, Actor: p.Account, Action: "auth.logout", Result: "success", Detail: "退出登录", RegionCode: p.Region})
+	})
+}
+
+// revokeUserSessions ends every live session of a user (disable, force logout, reset).
+func (s *Service) revokeUserSessions(ctx context.Context, q store.Q, uid int64, reason string) (int64, error) {
+	res, err := q.Exec(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL`, s.now(), reason, uid)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// SessionInfo is one session as its owner or an administrator sees it.
+type SessionInfo struct {
+	ID        string    `db:"id" json:"id"`
+	UserID    int64     `db:"user_id" json:"user_id"`
+	Account   string    `db:"account" json:"account"`
+	CreatedAt time.Time `db:"created_at" json:"created_at"`
+	LastSeen  time.Time `db:"last_seen_at" json:"last_seen_at"`
+	ExpiresAt time.Time `db:"expires_at" json:"expires_at"`
+	IP        string    `db:"ip" json:"ip"`
+	UserAgent string    `db:"user_agent" json:"user_agent"`
+	Current   bool      `db:"-" json:"current"`
+}
+
+// Sessions lists the live sessions of a user.
+func (s *Service) Sessions(ctx context.Context, uid int64, current string) ([]SessionInfo, error) {
+	now := s.now()
+	var out []SessionInfo
+	err := s.db.Select(ctx, &out, `SELECT s.id, s.user_id, u.account, s.created_at, s.last_seen_at, s.expires_at, s.ip, s.user_agent
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_seen_at > ? ORDER BY s.created_at DESC`,
+		uid, now, now.Add(-s.opt.SessionIdle))
+	for i := range out {
+		out[i].Current = out[i].ID == current
+		// The id is the hash of the token: safe to show, but shorten it.
+		out[i].ID = out[i].ID[:16]
+	}
+	return out, err
+}
+
+// RevokeSession ends one of the user's own sessions by its shown (shortened) id.
+func (s *Service) RevokeSession(ctx context.Context, r *http.Request, p *Principal, shortID string) error {
+	if len(shortID) != 16 {
+		return web.ErrNotFound
+	}
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'revoked_by_user' WHERE user_id = ? AND revoked_at IS NULL AND substr(id, 1, 16) = ?`,
+			s.now(), p.UserID, shortID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return web.ErrNotFound
+		}
+		return s.record(ctx, tx, r, audit.Entry{Action: "auth.session.revoke", ObjectType: "session", ObjectID: shortID, Result: "success", Detail: "用户注销自己的一个会话"})
+	})
+}
+
+// SetSessionCookie writes the session cookie.
+func (s *Service) SetSessionCookie(w http.ResponseWriter, res *LoginResult) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: res.Token, Path: "/", HttpOnly: true,
+		Secure: s.opt.SecureCookies, SameSite: http.SameSiteLaxMode, Expires: res.ExpiresAt})
+}
+
+// ClearSessionCookie removes the session cookie.
+func (s *Service) ClearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: s.opt.SecureCookies,
+		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+}
+
+func (s *Service) isAdmin(ctx context.Context, uid int64) bool {
+	var n int
+	s.db.Get(ctx, &n, `SELECT COUNT(*) FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = ? AND r.admin_kind <> ''`, uid)
+	return n > 0
+}
+
+func (s *Service) openPhone(enc []byte) string {
+	if len(enc) == 0 {
+		return ""
+	}
+	b, err := s.keys.Open(gm.PurposePhone, enc)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func idStr(id int64) string {
+	if id == 0 {
+		return ""
+	}
+	return strconv.FormatInt(id, 10)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func firstNonEmpty(a ...string) string {
+	for _, s := range a {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
