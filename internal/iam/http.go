@@ -85,7 +85,7 @@ func (s *Service) viewer(p *Principal) *web.Viewer {
 		}
 	}
 	return &web.Viewer{UserID: p.UserID, Account: p.Account, Name: p.Name, DeptName: p.DeptName, RegionName: p.RegionName,
-		Roles: p.Roles, Can: p.Can, MustChange: p.MustChange, PasswordDue: due}
+		Roles: p.Roles, Allowed: p.Can, MustChange: p.MustChange, PasswordDue: due}
 }
 
 // Permissions names the permissions this module checks.

@@ -27,9 +27,14 @@ type Viewer struct {
 	DeptName    string
 	RegionName  string
 	Roles       []string
-	Can         func(permission string) bool
+	Allowed     func(permission string) bool // set by the identity layer
 	MustChange  bool
 	PasswordDue int // days until the password expires, when within the warning period; else -1
+}
+
+// Can reports whether the viewer holds permission (templates: {{if .Viewer.Can "x"}}).
+func (v *Viewer) Can(permission string) bool {
+	return v != nil && v.Allowed != nil && v.Allowed(permission)
 }
 
 // WithViewer returns ctx carrying v.
@@ -165,7 +170,7 @@ func (p *Pages) MenuFor(v *Viewer) []MenuSection {
 			if it.Group != g {
 				continue
 			}
-			if it.Permission != LoggedIn && (v == nil || v.Can == nil || !v.Can(it.Permission)) {
+			if it.Permission != LoggedIn && !v.Can(it.Permission) {
 				continue
 			}
 			items = append(items, it)
