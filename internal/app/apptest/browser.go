@@ -15,11 +15,11 @@ import (
 
 // Browser is a headless Chromium tab that records uncaught exceptions and console errors.
 type Browser struct {
-	Ctx context.Context
-	t   testing.TB
-	mu  sync.Mutex
+	Ctx  context.Context
+	t    testing.TB
+	mu   sync.Mutex
 	errs []string
-	Dir string // screenshots go here (the test's temp dir)
+	Dir  string // screenshots go here (the test's temp dir)
 }
 
 // chromiumPath finds the system Chromium.
