@@ -70,12 +70,53 @@ func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 
 // Get scans one row into dest from the reader pool; ErrNotFound when there is none.
 func (db *DB) Get(ctx context.Context, dest any, q string, args ...any) error {
+	if st := db.stmt(ctx, q); st != nil {
+		err := st.GetContext(ctx, dest, utcArgs(args)...)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		return err
+	}
 	return get(ctx, db.r, db.dialect, dest, q, args)
 }
 
 // Select scans all rows into the slice dest from the reader pool.
 func (db *DB) Select(ctx context.Context, dest any, q string, args ...any) error {
+	if st := db.stmt(ctx, q); st != nil {
+		return st.SelectContext(ctx, dest, utcArgs(args)...)
+	}
 	return db.r.SelectContext(ctx, dest, db.dialect.Rebind(q), utcArgs(args)...)
+}
+
+// maxStmts bounds the prepared-statement cache; queries beyond it run unprepared.
+const maxStmts = 512
+
+// stmt returns a cached prepared statement for a read query, so that hot queries (session
+// lookup, dashboards) are parsed once per connection instead of on every request.
+func (db *DB) stmt(ctx context.Context, q string) *sqlx.Stmt {
+	db.stmtMu.RLock()
+	st, ok := db.stmts[q]
+	db.stmtMu.RUnlock()
+	if ok {
+		return st
+	}
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if st, ok := db.stmts[q]; ok {
+		return st
+	}
+	if len(db.stmts) >= maxStmts {
+		return nil
+	}
+	st, err := db.r.PreparexContext(context.WithoutCancel(ctx), db.dialect.Rebind(q))
+	if err != nil {
+		return nil // the unprepared path reports the error
+	}
+	if db.stmts == nil {
+		db.stmts = map[string]*sqlx.Stmt{}
+	}
+	db.stmts[q] = st
+	return st
 }
 
 // Query runs a query on the reader pool.

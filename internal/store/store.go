@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
@@ -43,6 +44,9 @@ type DB struct {
 	w       *sqlx.DB
 	r       *sqlx.DB
 	url     string
+
+	stmtMu sync.RWMutex
+	stmts  map[string]*sqlx.Stmt
 }
 
 // Options say where the database lives.
@@ -114,6 +118,12 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	db.stmtMu.Lock()
+	for _, st := range db.stmts {
+		st.Close()
+	}
+	db.stmts = nil
+	db.stmtMu.Unlock()
 	err := db.w.Close()
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())
