@@ -170,7 +170,13 @@ func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
 // InsertID inserts a row and returns its generated id column, on both dialects.
 func InsertID(ctx context.Context, q Q, query string, args ...any) (int64, error) {
 	var id int64
-	err := q.QueryRow(ctx, strings.TrimRight(query, "; \n")+" RETURNING id", args...).Scan(&id)
+	query = strings.TrimRight(query, "; \n") + " RETURNING id"
+	if db, ok := q.(*DB); ok {
+		// An insert is a write: the writer, not the read pool that QueryRow uses.
+		err := db.w.QueryRowContext(ctx, db.dialect.Rebind(query), utcArgs(args)...).Scan(&id)
+		return id, err
+	}
+	err := q.QueryRow(ctx, query, args...).Scan(&id)
 	return id, err
 }
 
