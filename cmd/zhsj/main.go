@@ -120,6 +120,9 @@ func serveCmd() *cobra.Command {
 					}
 				}
 			}
+			if err := a.Start(ctx); err != nil {
+				return err
+			}
 			ln, err := net.Listen("tcp", a.Cfg.Addr)
 			if err != nil {
 				return err

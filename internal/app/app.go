@@ -16,8 +16,11 @@ import (
 
 	"zhsj/internal/audit"
 	"zhsj/internal/config"
+	"zhsj/internal/events"
 	"zhsj/internal/gm"
 	"zhsj/internal/iam"
+	"zhsj/internal/jobs"
+	"zhsj/internal/notify"
 	"zhsj/internal/store"
 	"zhsj/internal/web"
 )
@@ -33,6 +36,9 @@ type App struct {
 	Keys    gm.Keyring
 	Audit   *audit.Log
 	IAM     *iam.Service
+	Jobs    *jobs.Scheduler
+	Events  *events.Bus
+	Notify  *notify.Hub
 	Pages   *web.Pages
 	Routes  []web.Route
 	Perms   []web.Perm
@@ -83,6 +89,9 @@ func New(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Log
 		return nil, err
 	}
 	a := &App{Cfg: cfg, Log: logger, DB: db, Keys: keys}
+	a.Jobs = jobs.New(db, jobs.Options{Logger: logger})
+	a.Events = events.New(db, events.Options{Logger: logger})
+	a.Notify = notify.New(db, notify.Options{Logger: logger})
 	a.Audit = audit.New(db, keys)
 	a.IAM = iam.New(db, keys, a.Audit, iam.Options{
 		SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
@@ -118,6 +127,7 @@ func New(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Log
 		return nil, fmt.Errorf("建立组织机构: %w", err)
 	}
 
+	a.registerJobs()
 	a.metrics = newMetrics(db)
 	mux := http.NewServeMux()
 	web.Mount(mux, a.Routes, a.IAM.Require)
@@ -130,6 +140,29 @@ func New(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Log
 		Observe: a.metrics.observe,
 	})
 	return a, nil
+}
+
+// Start runs the background work of this instance until ctx ends: the job scheduler (each
+// scheduled run happens once across instances), event delivery and notification delivery.
+func (a *App) Start(ctx context.Context) error {
+	if err := a.Events.Init(ctx); err != nil {
+		return fmt.Errorf("事件订阅初始化: %w", err)
+	}
+	if err := a.Jobs.Start(ctx); err != nil {
+		return fmt.Errorf("启动任务调度: %w", err)
+	}
+	go func() {
+		if err := a.Events.Run(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Error("事件投递停止", "err", err)
+		}
+	}()
+	go func() {
+		if err := a.Notify.Run(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Error("通知投递停止", "err", err)
+		}
+	}()
+	context.AfterFunc(ctx, a.Jobs.Stop)
+	return nil
 }
 
 // Serve runs the HTTP server until ctx ends, then shuts down gracefully: in-flight requests
