@@ -156,7 +156,7 @@ func seedDemo(ctx context.Context, a *app.App, scale demo.Scale) ([]string, erro
 	default:
 		return nil, fmt.Errorf("未知的数据规模 %q（small|medium|large）", scale)
 	}
-	return demo.Seed(ctx, &demo.Env{DB: a.DB, IAM: a.IAM, Scale: scale, NewPassword: func(account, name string) string {
+	return demo.Seed(ctx, &demo.Env{DB: a.DB, IAM: a.IAM, Scale: scale, Modules: a.Seeders, NewPassword: func(account, name string) string {
 		return app.OneTimePassword(a.IAM.Policy(), iam.Subject{Account: account, Name: name})
 	}})
 }

@@ -16,6 +16,7 @@ import (
 
 	"zhsj/internal/audit"
 	"zhsj/internal/config"
+	"zhsj/internal/demo"
 	"zhsj/internal/events"
 	"zhsj/internal/gm"
 	"zhsj/internal/iam"
@@ -40,6 +41,7 @@ type App struct {
 	Events  *events.Bus
 	Notify  *notify.Hub
 	Pages   *web.Pages
+	Seeders []demo.Seeder // demo data of the wired modules, in wiring order
 	Routes  []web.Route
 	Perms   []web.Perm
 	Handler http.Handler
@@ -99,6 +101,16 @@ func New(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Log
 	})
 	modules := []module{a.IAM, a.Audit}
 	templates := []fs.FS{iam.Templates(), audit.Templates()}
+	for _, w := range sortedWirings() {
+		m, tpl, err := w.build(ctx, a)
+		if err != nil {
+			return nil, fmt.Errorf("模块 %s: %w", w.name, err)
+		}
+		modules = append(modules, m)
+		if tpl != nil {
+			templates = append(templates, tpl)
+		}
+	}
 
 	var menu []web.MenuItem
 	var declared []web.Perm
@@ -116,6 +128,11 @@ func New(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Log
 	}
 	web.SetStaticVersion(Version)
 	a.IAM.Pages, a.Audit.Pages = a.Pages, a.Pages
+	for _, m := range modules {
+		if pm, ok := m.(interface{ SetPages(*web.Pages) }); ok {
+			pm.SetPages(a.Pages)
+		}
+	}
 
 	if err := iam.LoadRegions(ctx, db); err != nil {
 		return nil, fmt.Errorf("载入行政区划: %w", err)

@@ -42,6 +42,8 @@ type Env struct {
 	Scale Scale
 	// NewPassword returns a one-time password for an account.
 	NewPassword func(account, name string) string
+	// Modules are the seeders of the wired modules, run after the people.
+	Modules []Seeder
 }
 
 // Seeder adds one module's demo data; it must be idempotent.
@@ -50,10 +52,6 @@ type Seeder struct {
 	Run  func(ctx context.Context, env *Env) ([]string, error) // returns lines to print
 }
 
-var seeders = []Seeder{{Name: "people", Run: seedPeople}}
-
-// Register adds a module's seeder (called from app wiring, in dependency order).
-func Register(s Seeder) { seeders = append(seeders, s) }
 
 // ErrRealData means the database holds accounts that the demo did not create.
 var ErrRealData = errors.New("数据库中已有非演示数据，拒绝写入演示数据")
@@ -80,7 +78,7 @@ func Seed(ctx context.Context, env *Env) ([]string, error) {
 		}
 	}
 	var out []string
-	for _, s := range seeders {
+	for _, s := range append([]Seeder{{Name: "people", Run: seedPeople}}, env.Modules...) {
 		lines, err := s.Run(ctx, env)
 		if err != nil {
 			return out, fmt.Errorf("演示数据 %s: %w", s.Name, err)
