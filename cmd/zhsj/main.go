@@ -40,8 +40,15 @@ func root() *cobra.Command {
 		SilenceErrors: true,
 	}
 	c.AddCommand(serveCmd(), migrateCmd(), userCmd(), auditCmd(), seedCmd(), versionCmd())
+	for _, extra := range extraCommands {
+		c.AddCommand(extra())
+	}
 	return c
 }
+
+// extraCommands are subcommands that modules add from their own files (cmd/zhsj/<module>.go)
+// with func init() { extraCommands = append(extraCommands, ingestCmd) }.
+var extraCommands []func() *cobra.Command
 
 // loadConfig reads configuration for a command whose flags were added with config.AddFlags.
 func loadConfig(cmd *cobra.Command) (*config.Config, *slog.Logger, error) {

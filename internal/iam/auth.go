@@ -370,19 +370,31 @@ func (s *Service) reloadRoles(ctx context.Context, version string) error {
 
 // Logout revokes the session.
 func (s *Service) Logout(ctx context.Context, r *http.Request, p *Principal) error {
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'logout' WHERE id = ? AND revoked_at IS NULL`, s.now(), p.SessionID); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, r, audit.Entry{Kind: "login", ActorID: p.UserID, Actor: p.Account, Action: "auth.logout", Result: "success", Detail: "退出登录", RegionCode: p.Region})
 	})
+	if err == nil {
+		s.runLogoutHooks(ctx, p.UserID, []string{p.SessionID})
+	}
+	return err
 }
 
 // revokeUserSessions ends every live session of a user (disable, force logout, reset).
-func (s *Service) revokeUserSessions(ctx context.Context, q store.Q, uid int64, reason string) (int64, error) {
-	res, err := q.Exec(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL`, s.now(), reason, uid)
+// Logout hooks run once the caller's transaction has committed.
+func (s *Service) revokeUserSessions(ctx context.Context, tx *store.Tx, uid int64, reason string) (int64, error) {
+	var sids []string
+	if err := tx.Select(ctx, &sids, `SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL`, uid); err != nil {
+		return 0, err
+	}
+	res, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL`, s.now(), reason, uid)
 	if err != nil {
 		return 0, err
+	}
+	if len(sids) > 0 && len(s.logoutHooks) > 0 {
+		tx.AfterCommit(func() { s.runLogoutHooks(ctx, uid, sids) })
 	}
 	return res.RowsAffected()
 }

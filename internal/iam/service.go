@@ -41,6 +41,8 @@ type Service struct {
 	// catalogue returns the permission catalogue (from the route table), set by the app.
 	Catalogue func() []web.Perm
 
+	logoutHooks []LogoutHook
+
 	rolesMu      sync.RWMutex
 	rolesVersion string
 	roles        map[int64]roleInfo
