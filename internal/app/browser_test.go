@@ -48,7 +48,7 @@ func TestFirstLoginInBrowser(t *testing.T) {
 	b.Clear("new")
 	b.Do(chromedp.SendKeys(chromedp.CSS("#current"), sys.Password),
 		chromedp.SendKeys(chromedp.CSS("#new"), newPw), chromedp.Click(chromedp.CSS("#password-submit")),
-		chromedp.WaitVisible(chromedp.CSS(".sidemenu")))
+		chromedp.WaitVisible(chromedp.CSS("#home-title")))
 	if title, _ := chromedp.Run(b.Ctx, chromedp.Title()); !strings.Contains(title, "工作台") {
 		t.Fatalf("console title %q", title)
 	}
