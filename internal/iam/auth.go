@@ -105,9 +105,8 @@ func (s *Service) Login(ctx context.Context, r *http.Request, account, password 
 		if locked {
 			return fail("locked", fmt.Sprintf("口令错误，连续失败 %d 次，账号锁定", n), u.ID, u.RegionCode, lockedError(until, now))
 		}
-		left := s.opt.Policy.MaxFailures - n
-		return fail("failure", fmt.Sprintf("口令错误（连续第 %d 次）", n), u.ID, u.RegionCode,
-			web.Errorf(http.StatusUnauthorized, "bad_credentials", "账号或口令错误，再失败 %d 次账号将被锁定", left))
+		// The same answer as for an unknown account, so that it reveals nothing.
+		return fail("failure", fmt.Sprintf("口令错误（连续第 %d 次）", n), u.ID, u.RegionCode, ErrBadCredentials)
 	}
 	if u.Status != "active" {
 		return fail("denied", "账号已停用", u.ID, u.RegionCode, ErrDisabled)

@@ -107,17 +107,24 @@ func (s *Service) getDept(ctx context.Context, q store.Q, p *Principal, id int64
 	return &d, err
 }
 
-func (s *Service) checkDeptInput(ctx context.Context, q store.Q, p *Principal, in *DeptInput) (*Dept, error) {
+func (s *Service) checkDeptFields(ctx context.Context, q store.Q, p *Principal, in *DeptInput) error {
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Name == "" || len([]rune(in.Name)) > 60 {
-		return nil, web.Errorf(http.StatusBadRequest, "invalid_dept", "请填写部门名称（不超过 60 字）")
+		return web.Errorf(http.StatusBadRequest, "invalid_dept", "请填写部门名称（不超过 60 字）")
 	}
 	rp, err := RegionPath(ctx, q, in.RegionCode)
 	if err != nil {
-		return nil, web.Errorf(http.StatusBadRequest, "invalid_dept", "%s", err.Error())
+		return web.Errorf(http.StatusBadRequest, "invalid_dept", "%s", err.Error())
 	}
 	if !p.WithinJurisdiction(rp) {
-		return nil, web.Errorf(http.StatusForbidden, "scope_too_wide", "部门所属区划超出您的管辖范围")
+		return web.Errorf(http.StatusForbidden, "scope_too_wide", "部门所属区划超出您的管辖范围")
+	}
+	return nil
+}
+
+func (s *Service) checkDeptInput(ctx context.Context, q store.Q, p *Principal, in *DeptInput) (*Dept, error) {
+	if err := s.checkDeptFields(ctx, q, p, in); err != nil {
+		return nil, err
 	}
 	if in.ParentID == 0 {
 		if !p.isSystem() && p.RegionPath != "/"+ProvinceCode+"/" {
@@ -173,8 +180,15 @@ func (s *Service) UpdateDept(ctx context.Context, r *http.Request, p *Principal,
 		if err != nil {
 			return err
 		}
-		parent, err := s.checkDeptInput(ctx, tx, p, &in)
-		if err != nil {
+		var parent *Dept
+		if cur.ParentID != nil && *cur.ParentID == in.ParentID {
+			// The parent stays: a city administrator may edit its own bureau even though the
+			// province bureau above it is outside its scope.
+			if err := s.checkDeptFields(ctx, tx, p, &in); err != nil {
+				return err
+			}
+			parent = &Dept{ID: *cur.ParentID, Path: strings.TrimSuffix(cur.Path, fmt.Sprintf("%d/", id))}
+		} else if parent, err = s.checkDeptInput(ctx, tx, p, &in); err != nil {
 			return err
 		}
 		newPath := fmt.Sprintf("/%d/", id)
@@ -212,6 +226,13 @@ func (s *Service) DeleteDept(ctx context.Context, r *http.Request, p *Principal,
 		if kids > 0 || users > 0 {
 			return web.Errorf(http.StatusConflict, "dept_not_empty", "部门下还有 %d 个下级部门、%d 个用户，不能删除", kids, users)
 		}
+		var roles []string
+		if err := tx.Select(ctx, &roles, `SELECT r.name FROM role_depts rd JOIN roles r ON r.id = rd.role_id WHERE rd.dept_id = ?`, id); err != nil {
+			return err
+		}
+		if len(roles) > 0 {
+			return web.Errorf(http.StatusConflict, "dept_in_role", "部门被角色“%s”的自定义数据范围引用，请先修改角色", strings.Join(roles, "、"))
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM departments WHERE id = ?`, id); err != nil {
 			return err
 		}
@@ -221,12 +242,22 @@ func (s *Service) DeleteDept(ctx context.Context, r *http.Request, p *Principal,
 
 // EnsureOrgTree creates the provincial bureau, the 12 city-level bureaus and their county
 // bureaus when they are missing (idempotent; names are the keys).
+//
+// It runs once per database: afterwards the tree belongs to its administrators, and renamed
+// or removed bureaus are not brought back.
 func (s *Service) EnsureOrgTree(ctx context.Context) error {
 	regs, err := ParseRegions()
 	if err != nil {
 		return err
 	}
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		var done int
+		if err := tx.Get(ctx, &done, `SELECT COUNT(*) FROM settings WHERE key = 'iam.org_seeded'`); err != nil || done > 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO settings(key, value, updated_at) VALUES ('iam.org_seeded', '1', ?)`, s.now()); err != nil {
+			return err
+		}
 		ids := map[string]*Dept{}
 		find := func(region, name string) (*Dept, error) {
 			var d Dept

@@ -1,6 +1,7 @@
 package iam
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -120,6 +121,9 @@ func (s *Service) apiRoutes() []web.Route {
 		{Method: "PUT", Pattern: "/api/v1/me/password/rotation", Permission: web.LoggedIn, Summary: "设置本人口令更换周期", Handler: s.apiRotation},
 		{Method: "GET", Pattern: "/api/v1/me/sessions", Permission: web.LoggedIn, Summary: "本人在线会话列表", Handler: s.apiMySessions},
 		{Method: "DELETE", Pattern: "/api/v1/me/sessions/{id}", Permission: web.LoggedIn, Summary: "注销本人的一个会话", Handler: s.apiRevokeMySession},
+		{Method: "GET", Pattern: "/api/v1/me/tokens", Permission: web.LoggedIn, Summary: "本人的 API 令牌列表", Handler: s.apiTokens},
+		{Method: "POST", Pattern: "/api/v1/me/tokens", Permission: web.LoggedIn, Summary: "创建 API 令牌（供对接系统使用）", Handler: s.apiCreateToken},
+		{Method: "DELETE", Pattern: "/api/v1/me/tokens/{id}", Permission: web.LoggedIn, Summary: "吊销本人的 API 令牌", Handler: s.apiRevokeToken},
 		{Method: "GET", Pattern: "/api/v1/regions", Permission: web.LoggedIn, Summary: "辖区内行政区划列表", Handler: s.apiRegions},
 		{Method: "GET", Pattern: "/api/v1/users", Permission: "iam.user.read", Summary: "用户列表", Handler: s.apiListUsers},
 		{Method: "GET", Pattern: "/api/v1/users/export", Permission: "iam.user.read", Summary: "导出用户（XLSX）", Handler: s.apiExportUsers},
@@ -152,12 +156,12 @@ type loginReq struct {
 func (s *Service) apiLogin(w http.ResponseWriter, r *http.Request) {
 	var in loginReq
 	if err := web.Decode(r, &in); err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	res, err := s.Login(r.Context(), r, in.Account, in.Password)
 	if err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.SetSessionCookie(w, res)
@@ -166,7 +170,7 @@ func (s *Service) apiLogin(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) apiLogout(w http.ResponseWriter, r *http.Request) {
 	if err := s.Logout(r.Context(), r, FromContext(r.Context())); err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.ClearSessionCookie(w)
@@ -217,11 +221,11 @@ func (s *Service) apiChangePassword(w http.ResponseWriter, r *http.Request) {
 		New     string `json:"new"`
 	}
 	if err := web.Decode(r, &in); err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.ChangePassword(r.Context(), r, FromContext(r.Context()), in.Current, in.New); err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	web.JSON(w, http.StatusOK, map[string]any{"ok": true, "message": "口令已修改"})
@@ -232,7 +236,7 @@ func (s *Service) apiCheckPassword(w http.ResponseWriter, r *http.Request) {
 		Password string `json:"password"`
 	}
 	if err := web.Decode(r, &in); err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	p := FromContext(r.Context())
@@ -247,11 +251,11 @@ func (s *Service) apiRotation(w http.ResponseWriter, r *http.Request) {
 		Days int `json:"days"`
 	}
 	if err := web.Decode(r, &in); err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.SetRotation(r.Context(), r, FromContext(r.Context()), in.Days); err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	web.JSON(w, http.StatusOK, map[string]any{"ok": true})
@@ -261,7 +265,7 @@ func (s *Service) apiMySessions(w http.ResponseWriter, r *http.Request) {
 	p := FromContext(r.Context())
 	list, err := s.Sessions(r.Context(), p.UserID, p.SessionID)
 	if err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	web.JSON(w, http.StatusOK, web.List[SessionInfo]{Items: nonNil(list), Total: len(list), Page: 1, Size: len(list)})
@@ -269,7 +273,7 @@ func (s *Service) apiMySessions(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) apiRevokeMySession(w http.ResponseWriter, r *http.Request) {
 	if err := s.RevokeSession(r.Context(), r, FromContext(r.Context()), r.PathValue("id")); err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	web.JSON(w, http.StatusOK, map[string]any{"ok": true})
@@ -279,7 +283,7 @@ func (s *Service) apiRegions(w http.ResponseWriter, r *http.Request) {
 	p := FromContext(r.Context())
 	list, err := ListRegions(r.Context(), s.db, p.Region)
 	if err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	web.JSON(w, http.StatusOK, web.List[Region]{Items: list, Total: len(list), Page: 1, Size: len(list)})
@@ -295,12 +299,12 @@ func userFilter(r *http.Request) UserFilter {
 func (s *Service) apiListUsers(w http.ResponseWriter, r *http.Request) {
 	pg, err := web.Paging(r)
 	if err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	list, err := s.ListUsers(r.Context(), FromContext(r.Context()), userFilter(r), pg)
 	if err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	web.JSON(w, http.StatusOK, list)
@@ -314,7 +318,11 @@ func (s *Service) apiExportUsers(w http.ResponseWriter, r *http.Request) {
 	f := userFilter(r)
 	list, err := s.ListUsers(r.Context(), p, f, web.Page{Page: 1, Size: maxExport})
 	if err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
+		return
+	}
+	if list.Total > maxExport {
+		s.fail(w, r, web.Errorf(http.StatusBadRequest, "export_too_large", "符合条件的用户有 %d 个，超过单次导出上限 %d，请缩小筛选范围", list.Total, maxExport))
 		return
 	}
 	t := report.Table{Title: "用户清单", Columns: []string{"账号", "姓名", "手机号（脱敏）", "部门", "区划", "状态", "角色", "最近登录", "创建时间"},
@@ -327,7 +335,7 @@ func (s *Service) apiExportUsers(w http.ResponseWriter, r *http.Request) {
 		t.Rows = append(t.Rows, []any{u.Account, u.Name, u.PhoneMask, u.DeptName, u.RegionName, statusName(u.Status), strings.Join(u.Roles, ","), last, u.CreatedAt})
 	}
 	if err := s.record(r.Context(), s.db, r, audit.Entry{Action: "iam.user.export", ObjectType: "user", Result: "success", Detail: "导出用户 " + strconv.Itoa(len(list.Items)) + " 条"}); err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	report.ServeXLSX(w, "用户清单.xlsx", t)
@@ -343,12 +351,12 @@ func statusName(s string) string {
 func (s *Service) apiCreateUser(w http.ResponseWriter, r *http.Request) {
 	var in UserInput
 	if err := web.Decode(r, &in); err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	id, err := s.CreateUser(r.Context(), r, FromContext(r.Context()), in)
 	if err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	web.JSON(w, http.StatusCreated, map[string]any{"id": id})
@@ -357,12 +365,12 @@ func (s *Service) apiCreateUser(w http.ResponseWriter, r *http.Request) {
 func (s *Service) withID(w http.ResponseWriter, r *http.Request, f func(id int64) (any, error)) {
 	id, err := web.PathInt64(r, "id")
 	if err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	res, err := f(id)
 	if err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if res == nil {
@@ -442,7 +450,7 @@ func (s *Service) apiUnmaskPhone(w http.ResponseWriter, r *http.Request) {
 func (s *Service) apiListDepts(w http.ResponseWriter, r *http.Request) {
 	list, err := s.ListDepts(r.Context(), FromContext(r.Context()))
 	if err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	web.JSON(w, http.StatusOK, web.List[Dept]{Items: nonNil(list), Total: len(list), Page: 1, Size: len(list)})
@@ -451,12 +459,12 @@ func (s *Service) apiListDepts(w http.ResponseWriter, r *http.Request) {
 func (s *Service) apiCreateDept(w http.ResponseWriter, r *http.Request) {
 	var in DeptInput
 	if err := web.Decode(r, &in); err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	id, err := s.CreateDept(r.Context(), r, FromContext(r.Context()), in)
 	if err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	web.JSON(w, http.StatusCreated, map[string]any{"id": id})
@@ -479,7 +487,7 @@ func (s *Service) apiDeleteDept(w http.ResponseWriter, r *http.Request) {
 func (s *Service) apiListRoles(w http.ResponseWriter, r *http.Request) {
 	list, err := s.ListRoles(r.Context())
 	if err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	web.JSON(w, http.StatusOK, web.List[Role]{Items: nonNil(list), Total: len(list), Page: 1, Size: len(list)})
@@ -488,12 +496,12 @@ func (s *Service) apiListRoles(w http.ResponseWriter, r *http.Request) {
 func (s *Service) apiCreateRole(w http.ResponseWriter, r *http.Request) {
 	var in RoleInput
 	if err := web.Decode(r, &in); err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	id, err := s.CreateRole(r.Context(), r, FromContext(r.Context()), in)
 	if err != nil {
-		web.Fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	web.JSON(w, http.StatusCreated, map[string]any{"id": id})
@@ -534,4 +542,49 @@ func sortStrings(s []string) {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}
+}
+
+// fail answers with err and audits refusals by business rules (scope, separation of duties,
+// grant limits) the way missing permissions are audited.
+func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var we *web.Error
+	if errors.As(err, &we) && we.Status == http.StatusForbidden {
+		s.record(r.Context(), s.db, r, audit.Entry{Action: "access.denied", ObjectType: "route", ObjectID: r.Method + " " + r.URL.Path, Result: "denied", Detail: we.Message})
+	}
+	web.Fail(w, r, err)
+}
+
+func (s *Service) apiTokens(w http.ResponseWriter, r *http.Request) {
+	list, err := s.Tokens(r.Context(), FromContext(r.Context()))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, web.List[APIToken]{Items: nonNil(list), Total: len(list), Page: 1, Size: len(list)})
+}
+
+func (s *Service) apiCreateToken(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name        string   `json:"name"`
+		Permissions []string `json:"permissions"`
+		Days        int      `json:"days"`
+	}
+	if err := web.Decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.Days < 0 || in.Days > 366 {
+		s.fail(w, r, web.Errorf(http.StatusBadRequest, "bad_days", "有效期须在 0（不过期）到 366 天之间"))
+		return
+	}
+	tok, id, err := s.CreateToken(r.Context(), r, FromContext(r.Context()), in.Name, in.Permissions, time.Duration(in.Days)*24*time.Hour)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	web.JSON(w, http.StatusCreated, map[string]any{"id": id, "token": tok, "message": "令牌只显示这一次，请妥善保存"})
+}
+
+func (s *Service) apiRevokeToken(w http.ResponseWriter, r *http.Request) {
+	s.withID(w, r, func(id int64) (any, error) { return nil, s.RevokeToken(r.Context(), r, FromContext(r.Context()), id) })
 }

@@ -152,8 +152,13 @@ func (s *Service) CreateRole(ctx context.Context, r *http.Request, p *Principal,
 		}
 		now := s.now()
 		var err error
-		id, err = store.InsertID(ctx, tx, `INSERT INTO roles(code, name, description, data_scope, builtin, admin_kind, created_at, updated_at) VALUES (?, ?, ?, ?, FALSE, '', ?, ?)`,
-			in.Code, in.Name, in.Description, in.DataScope, now, now)
+		var creator any
+		if p.UserID != 0 {
+			creator = p.UserID
+		}
+		id, err = store.InsertID(ctx, tx, `INSERT INTO roles(code, name, description, data_scope, builtin, admin_kind, region_code, created_by, created_at, updated_at)
+			VALUES (?, ?, ?, ?, FALSE, '', ?, ?, ?, ?)`,
+			in.Code, in.Name, in.Description, in.DataScope, p.Region, creator, now, now)
 		if err != nil {
 			return err
 		}
@@ -178,6 +183,9 @@ func (s *Service) UpdateRole(ctx context.Context, r *http.Request, p *Principal,
 		}
 		if cur.Builtin {
 			return web.Errorf(http.StatusForbidden, "builtin_role", "内置角色不可修改")
+		}
+		if err := s.roleInJurisdiction(ctx, tx, p, id); err != nil {
+			return err
 		}
 		if err := s.validateRole(ctx, tx, p, &in); err != nil {
 			return err
@@ -215,6 +223,9 @@ func (s *Service) DeleteRole(ctx context.Context, r *http.Request, p *Principal,
 		if cur.Builtin {
 			return web.Errorf(http.StatusForbidden, "builtin_role", "内置角色不可删除")
 		}
+		if err := s.roleInJurisdiction(ctx, tx, p, id); err != nil {
+			return err
+		}
 		var n int
 		tx.Get(ctx, &n, `SELECT COUNT(*) FROM user_roles WHERE role_id = ?`, id)
 		if n > 0 {
@@ -228,6 +239,22 @@ func (s *Service) DeleteRole(ctx context.Context, r *http.Request, p *Principal,
 		}
 		return s.record(ctx, tx, r, audit.Entry{Action: "iam.role.delete", ObjectType: "role", ObjectID: idStr(id), Result: "success", Detail: "删除角色 " + cur.Code})
 	})
+}
+
+// roleInJurisdiction refuses changes to a custom role created for a wider jurisdiction.
+func (s *Service) roleInJurisdiction(ctx context.Context, q store.Q, p *Principal, id int64) error {
+	var region string
+	if err := q.Get(ctx, &region, `SELECT region_code FROM roles WHERE id = ?`, id); err != nil {
+		return err
+	}
+	rp, err := RegionPath(ctx, q, region)
+	if err != nil {
+		return err
+	}
+	if !p.isSystem() && !p.WithinJurisdiction(rp) {
+		return web.Errorf(http.StatusForbidden, "scope_too_wide", "该角色由上级机关创建，不能在本级修改或删除")
+	}
+	return nil
 }
 
 func (s *Service) writeRoleGrants(ctx context.Context, tx *store.Tx, id int64, in RoleInput) error {
@@ -245,8 +272,8 @@ func (s *Service) writeRoleGrants(ctx context.Context, tx *store.Tx, id int64, i
 }
 
 // checkGrant resolves role codes and checks that p may give them to a user of region:
-//   - only the security administrator (or a delegated granter holding every permission of the
-//     role) grants roles; nobody grants to themselves;
+//   - only holders of iam.user.grant (the built-in security administrator role; the
+//     permission cannot be put in custom roles) grant roles; nobody grants to themselves;
 //   - the three administrator roles are granted only by a province-level security
 //     administrator (or the command line), and one account holds at most one of them;
 //   - a role's data scope is never wider than the granter's own.

@@ -85,6 +85,8 @@ func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Milliseco
 func (s *Service) record(ctx context.Context, q store.Q, r *http.Request, e audit.Entry) error {
 	if r != nil {
 		e = audit.FromRequest(r, e)
+	} else if e.Actor == "" {
+		e.Actor = "system" // command line and background work
 	}
 	if e.Kind == "" {
 		e.Kind = "operation"

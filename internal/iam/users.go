@@ -32,6 +32,7 @@ type User struct {
 	LastLoginAt *time.Time `db:"last_login_at" json:"last_login_at"`
 	CreatedAt   time.Time  `db:"created_at" json:"created_at"`
 	Roles       []string   `db:"-" json:"roles"`
+	Locked      bool       `db:"-" json:"locked"`
 }
 
 // UserInput is what creating or editing a user takes.
@@ -107,7 +108,9 @@ func (s *Service) ListUsers(ctx context.Context, p *Principal, f UserFilter, pg 
 }
 
 func (s *Service) fillRoles(ctx context.Context, users []User) error {
+	now := s.now()
 	for i := range users {
+		users[i].Locked = users[i].LockedUntil != nil && users[i].LockedUntil.After(now)
 		if err := s.db.Select(ctx, &users[i].Roles, `SELECT r.code FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = ? ORDER BY r.id`, users[i].ID); err != nil {
 			return err
 		}
@@ -277,6 +280,9 @@ func (s *Service) UpdateUser(ctx context.Context, r *http.Request, p *Principal,
 		if err != nil {
 			return err
 		}
+		if err := s.guardAdminAccount(ctx, tx, p, id); err != nil {
+			return err
+		}
 		in.Account = cur.Account
 		if err := s.validateUser(ctx, tx, p, &in, false); err != nil {
 			return err
@@ -303,6 +309,16 @@ func (s *Service) UpdateUser(ctx context.Context, r *http.Request, p *Principal,
 	})
 }
 
+// guardAdminAccount refuses web changes to a 三员 account's profile, status or password:
+// otherwise one administrator could take over another's account. Such accounts are
+// maintained from the command line (zhsj user …), which is audited as "system".
+func (s *Service) guardAdminAccount(ctx context.Context, q store.Q, p *Principal, id int64) error {
+	if p.isSystem() || !s.isAdminTx(ctx, q, id) {
+		return nil
+	}
+	return web.Errorf(http.StatusForbidden, "admin_account", "三员管理员账号的资料、状态和口令只能由本人或在服务器上用 zhsj user 命令维护")
+}
+
 func (s *Service) getUserTx(ctx context.Context, q store.Q, p *Principal, id int64) (*User, error) {
 	where, args := p.Filter(userCols)
 	var u User
@@ -326,6 +342,9 @@ func (s *Service) SetStatus(ctx context.Context, r *http.Request, p *Principal, 
 		if err != nil {
 			return err
 		}
+		if err := s.guardAdminAccount(ctx, tx, p, id); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `UPDATE users SET status = ?, updated_at = ? WHERE id = ?`, status, s.now(), id); err != nil {
 			return err
 		}
@@ -347,6 +366,9 @@ func (s *Service) ResetPassword(ctx context.Context, r *http.Request, p *Princip
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
 		u, err := s.getUserTx(ctx, tx, p, id)
 		if err != nil {
+			return err
+		}
+		if err := s.guardAdminAccount(ctx, tx, p, id); err != nil {
 			return err
 		}
 		if err := s.setPassword(ctx, tx, id, password, true, false); err != nil {
@@ -436,7 +458,7 @@ func (s *Service) setPassword(ctx context.Context, tx *store.Tx, uid int64, pass
 // ChangePassword is the user's own change: the current password is required, and the
 // minimum age applies unless a change is forced.
 func (s *Service) ChangePassword(ctx context.Context, r *http.Request, p *Principal, current, next string) error {
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var u struct {
 			Hash    string     `db:"password_hash"`
 			Changed *time.Time `db:"password_changed_at"`
@@ -446,8 +468,7 @@ func (s *Service) ChangePassword(ctx context.Context, r *http.Request, p *Princi
 			return err
 		}
 		if ok, _, _ := gm.VerifyPassword(u.Hash, current); !ok {
-			s.record(ctx, s.db, r, audit.Entry{Action: "iam.password.change", ObjectType: "user", ObjectID: idStr(p.UserID), Result: "failure", Detail: "当前口令不正确"})
-			return web.Errorf(http.StatusBadRequest, "bad_current_password", "当前口令不正确")
+			return errBadCurrent
 		}
 		if current == next {
 			return web.Errorf(http.StatusBadRequest, "password_reused", "新口令不能与当前口令相同")
@@ -466,7 +487,14 @@ func (s *Service) ChangePassword(ctx context.Context, r *http.Request, p *Princi
 		}
 		return s.record(ctx, tx, r, audit.Entry{Action: "iam.password.change", ObjectType: "user", ObjectID: idStr(p.UserID), Result: "success", Detail: "用户修改口令"})
 	})
+	if err == errBadCurrent {
+		// Recorded after the transaction: SQLite has a single writer connection.
+		s.record(ctx, s.db, r, audit.Entry{Action: "iam.password.change", ObjectType: "user", ObjectID: idStr(p.UserID), Result: "failure", Detail: "当前口令不正确"})
+	}
+	return err
 }
+
+var errBadCurrent = web.Errorf(http.StatusBadRequest, "bad_current_password", "当前口令不正确")
 
 // SetRotation sets the user's own password rotation period in days (0 = policy maximum).
 func (s *Service) SetRotation(ctx context.Context, r *http.Request, p *Principal, days int) error {
