@@ -52,7 +52,6 @@ type Seeder struct {
 	Run  func(ctx context.Context, env *Env) ([]string, error) // returns lines to print
 }
 
-
 // ErrRealData means the database holds accounts that the demo did not create.
 var ErrRealData = errors.New("数据库中已有非演示数据，拒绝写入演示数据")
 
