@@ -1,0 +1,55 @@
+package demo_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"zhsj/internal/app/apptest"
+	"zhsj/internal/demo"
+	"zhsj/internal/iam"
+	"zhsj/internal/store/storetest"
+)
+
+func TestSeedIsIdempotentAndRefusesRealData(t *testing.T) {
+	e := apptest.New(t, storetest.SQLite(t))
+	ctx := context.Background()
+	env := &demo.Env{DB: e.App.DB, IAM: e.App.IAM, Scale: demo.Small, Modules: e.App.Seeders,
+		NewPassword: func(a, n string) string { return "Demo#Pass9x" + strings.ToUpper(a[:1]) + "q7Z" }}
+	lines, err := demo.Seed(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) < len(demo.People) {
+		t.Fatalf("lines: %v", lines)
+	}
+	var n int
+	e.App.DB.Get(ctx, &n, `SELECT COUNT(*) FROM users`)
+	if n != len(demo.People) {
+		t.Fatalf("%d users after seeding", n)
+	}
+	if _, err := demo.Seed(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	e.App.DB.Get(ctx, &n, `SELECT COUNT(*) FROM users`)
+	if n != len(demo.People) {
+		t.Fatalf("second seed changed users: %d", n)
+	}
+	var xa string
+	e.App.DB.Get(ctx, &xa, `SELECT region_code FROM users WHERE account = 'xa_analyst'`)
+	if xa != "610100" {
+		t.Fatalf("xa_analyst region %s", xa)
+	}
+
+	// A database with a real account is never seeded.
+	e2 := apptest.New(t, storetest.SQLite(t))
+	must := false
+	if _, err := e2.App.IAM.CreateUser(ctx, nil, iam.System(), iam.UserInput{Account: "realuser", Name: "真实用户", RegionCode: "610000", Password: "Kx9#mTq2vL7$wR", MustChange: &must}); err != nil {
+		t.Fatal(err)
+	}
+	env.DB, env.IAM = e2.App.DB, e2.App.IAM
+	if _, err := demo.Seed(ctx, env); !errors.Is(err, demo.ErrRealData) {
+		t.Fatalf("seeding over real data: %v", err)
+	}
+}
