@@ -249,39 +249,53 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 		return nil, web.ErrUnauthenticated
 	}
 	sid := gm.SM3Hex(token)
-	var row sessionRow
-	err := s.db.Get(ctx, &row, `SELECT s.user_id, s.last_seen_at, s.expires_at, s.revoked_at,
-		u.account, u.name, u.status, u.expires_at AS user_expires, u.dept_id, COALESCE(d.path, '') AS dept_path, COALESCE(d.name, '') AS dept_name,
-		u.region_code, r.path AS region_path, r.name AS region_name, u.must_change_password, u.password_changed_at, u.password_max_days,
-		COALESCE((SELECT value FROM settings WHERE key = 'iam.roles_version'), '0') AS roles_version
-		FROM sessions s JOIN users u ON u.id = s.user_id JOIN regions r ON r.code = u.region_code
-		LEFT JOIN departments d ON d.id = u.dept_id WHERE s.id = ?`, sid)
-	if errors.Is(err, store.ErrNotFound) {
+	now := s.now()
+	// One query per request, with the validity checks (revoked, absolute and idle timeouts,
+	// user status and expiry) done by the database on bound times; departments, regions and
+	// role assignments come from the per-version cache. The authenticated /api/v1/me
+	// benchmark in docs/benchmarks.md depends on this. Stored times are UTC and compare as
+	// text on SQLite.
+	var (
+		uid             int64
+		account, name   string
+		deptID          sql.NullInt64
+		region, version string
+		mustChange      bool
+		changed         sql.NullTime
+		maxDays, stale  int
+	)
+	err := s.db.QueryRow(ctx, `SELECT s.user_id, u.account, u.name, u.dept_id, u.region_code, u.must_change_password,
+		u.password_changed_at, u.password_max_days, COALESCE((SELECT value FROM settings WHERE key = 'iam.roles_version'), '0'),
+		CASE WHEN s.last_seen_at < ? THEN 1 ELSE 0 END
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_seen_at > ?
+		AND u.status = 'active' AND (u.expires_at IS NULL OR u.expires_at > ?)`,
+		now.Add(-time.Minute), sid, now, now.Add(-s.opt.SessionIdle), now).Scan(
+		&uid, &account, &name, &deptID, &region, &mustChange, &changed, &maxDays, &version, &stale)
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrSessionInvalid
 	}
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	if row.RevokedAt != nil || !row.ExpiresAt.After(now) || !row.LastSeen.Add(s.opt.SessionIdle).After(now) ||
-		row.Status != "active" || (row.UserExpires != nil && !row.UserExpires.After(now)) {
-		return nil, ErrSessionInvalid
+	p := &Principal{UserID: uid, Account: account, Name: name, Region: region, SessionID: sid, MustChange: mustChange}
+	if deptID.Valid {
+		p.DeptID = deptID.Int64
 	}
-	p := &Principal{UserID: row.UserID, Account: row.Account, Name: row.Name, DeptPath: row.DeptPath, DeptName: row.DeptName,
-		Region: row.Region, RegionPath: row.RegionPath, RegionName: row.RegionName, SessionID: sid, MustChange: row.MustChange}
-	if row.DeptID != nil {
-		p.DeptID = *row.DeptID
+	var changedAt *time.Time
+	if changed.Valid {
+		changedAt = &changed.Time
 	}
-	p.PasswordExpiresAt = s.passwordExpiry(row.PasswordChangedAt, row.PasswordMaxDays)
+	p.PasswordExpiresAt = s.passwordExpiry(changedAt, maxDays)
 	if !p.PasswordExpiresAt.IsZero() && !p.PasswordExpiresAt.After(now) {
 		p.MustChange = true
 	}
-	if err := s.loadRoles(ctx, p, row.RolesVersion); err != nil {
+	if err := s.fillPrincipal(ctx, p, version); err != nil {
 		return nil, err
 	}
 	// Touching last_seen on every request would make every read a write; a minute of
 	// slack on a 30-minute idle timeout is acceptable.
-	if now.Sub(row.LastSeen) > time.Minute {
+	if stale == 1 {
 		if _, err := s.db.Exec(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND revoked_at IS NULL`, now, sid); err != nil {
 			return nil, err
 		}
@@ -289,25 +303,32 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, e
 	return p, nil
 }
 
-// loadRoles fills roles, permissions and scopes from the per-version role cache.
-func (s *Service) loadRoles(ctx context.Context, p *Principal, version string) error {
-	var ids []int64
-	if err := s.db.Select(ctx, &ids, `SELECT role_id FROM user_roles WHERE user_id = ? ORDER BY role_id`, p.UserID); err != nil {
+// iamCache holds what principals are built from and rarely changes: roles with their
+// permissions and scopes, users' role assignments, departments and regions. It is reloaded
+// whenever the version row (bumped by every such change, on any instance) moves.
+type iamCache struct {
+	version   string
+	roles     map[int64]roleInfo
+	userRoles map[int64][]int64
+	depts     map[int64][2]string // path, name
+	regions   map[string][2]string
+}
+
+// fillPrincipal adds department, region, roles, permissions and scopes to p.
+func (s *Service) fillPrincipal(ctx context.Context, p *Principal, version string) error {
+	c, err := s.iamCache(ctx, version)
+	if err != nil {
 		return err
 	}
-	s.rolesMu.RLock()
-	fresh := s.rolesVersion == version
-	s.rolesMu.RUnlock()
-	if !fresh {
-		if err := s.reloadRoles(ctx, version); err != nil {
-			return err
-		}
+	if d, ok := c.depts[p.DeptID]; ok {
+		p.DeptPath, p.DeptName = d[0], d[1]
 	}
-	s.rolesMu.RLock()
-	defer s.rolesMu.RUnlock()
+	if r, ok := c.regions[p.Region]; ok {
+		p.RegionPath, p.RegionName = r[0], r[1]
+	}
 	p.Perms = map[string]bool{}
-	for _, id := range ids {
-		ri, ok := s.roles[id]
+	for _, id := range c.userRoles[p.UserID] {
+		ri, ok := c.roles[id]
 		if !ok {
 			continue
 		}
@@ -323,7 +344,28 @@ func (s *Service) loadRoles(ctx context.Context, p *Principal, version string) e
 	return nil
 }
 
-func (s *Service) reloadRoles(ctx context.Context, version string) error {
+func (s *Service) iamCache(ctx context.Context, version string) (*iamCache, error) {
+	s.rolesMu.RLock()
+	c := s.cache
+	s.rolesMu.RUnlock()
+	if c != nil && c.version == version {
+		return c, nil
+	}
+	s.rolesMu.Lock()
+	defer s.rolesMu.Unlock()
+	if s.cache != nil && s.cache.version == version {
+		return s.cache, nil
+	}
+	c, err := s.loadIAMCache(ctx, version)
+	if err != nil {
+		return nil, err
+	}
+	s.cache = c
+	return c, nil
+}
+
+func (s *Service) loadIAMCache(ctx context.Context, version string) (*iamCache, error) {
+	c := &iamCache{version: version, roles: map[int64]roleInfo{}, userRoles: map[int64][]int64{}, depts: map[int64][2]string{}, regions: map[string][2]string{}}
 	var roles []struct {
 		ID        int64  `db:"id"`
 		Code      string `db:"code"`
@@ -331,40 +373,65 @@ func (s *Service) reloadRoles(ctx context.Context, version string) error {
 		AdminKind string `db:"admin_kind"`
 	}
 	if err := s.db.Select(ctx, &roles, `SELECT id, code, data_scope, admin_kind FROM roles`); err != nil {
-		return err
+		return nil, err
 	}
-	var perms []struct {
-		RoleID int64  `db:"role_id"`
-		Perm   string `db:"permission"`
+	for _, r := range roles {
+		c.roles[r.ID] = roleInfo{Code: r.Code, AdminKind: r.AdminKind, Scope: RoleScope{Kind: r.Scope}}
 	}
-	if err := s.db.Select(ctx, &perms, `SELECT role_id, permission FROM role_permissions`); err != nil {
-		return err
+	var pairs []struct {
+		A int64  `db:"a"`
+		B string `db:"b"`
+	}
+	if err := s.db.Select(ctx, &pairs, `SELECT role_id AS a, permission AS b FROM role_permissions ORDER BY role_id, permission`); err != nil {
+		return nil, err
+	}
+	for _, p := range pairs {
+		ri := c.roles[p.A]
+		ri.Perms = append(ri.Perms, p.B)
+		c.roles[p.A] = ri
+	}
+	var ids []struct {
+		A int64 `db:"a"`
+		B int64 `db:"b"`
+	}
+	if err := s.db.Select(ctx, &ids, `SELECT role_id AS a, dept_id AS b FROM role_depts ORDER BY role_id, dept_id`); err != nil {
+		return nil, err
+	}
+	for _, d := range ids {
+		ri := c.roles[d.A]
+		ri.Scope.Depts = append(ri.Scope.Depts, d.B)
+		c.roles[d.A] = ri
+	}
+	ids = ids[:0]
+	if err := s.db.Select(ctx, &ids, `SELECT user_id AS a, role_id AS b FROM user_roles ORDER BY user_id, role_id`); err != nil {
+		return nil, err
+	}
+	for _, ur := range ids {
+		c.userRoles[ur.A] = append(c.userRoles[ur.A], ur.B)
 	}
 	var depts []struct {
-		RoleID int64 `db:"role_id"`
-		DeptID int64 `db:"dept_id"`
+		ID   int64  `db:"id"`
+		Path string `db:"path"`
+		Name string `db:"name"`
 	}
-	if err := s.db.Select(ctx, &depts, `SELECT role_id, dept_id FROM role_depts`); err != nil {
-		return err
-	}
-	m := map[int64]roleInfo{}
-	for _, r := range roles {
-		m[r.ID] = roleInfo{Code: r.Code, AdminKind: r.AdminKind, Scope: RoleScope{Kind: r.Scope}}
-	}
-	for _, p := range perms {
-		ri := m[p.RoleID]
-		ri.Perms = append(ri.Perms, p.Perm)
-		m[p.RoleID] = ri
+	if err := s.db.Select(ctx, &depts, `SELECT id, path, name FROM departments`); err != nil {
+		return nil, err
 	}
 	for _, d := range depts {
-		ri := m[d.RoleID]
-		ri.Scope.Depts = append(ri.Scope.Depts, d.DeptID)
-		m[d.RoleID] = ri
+		c.depts[d.ID] = [2]string{d.Path, d.Name}
 	}
-	s.rolesMu.Lock()
-	s.roles, s.rolesVersion = m, version
-	s.rolesMu.Unlock()
-	return nil
+	var regs []struct {
+		Code string `db:"code"`
+		Path string `db:"path"`
+		Name string `db:"name"`
+	}
+	if err := s.db.Select(ctx, &regs, `SELECT code, path, name FROM regions`); err != nil {
+		return nil, err
+	}
+	for _, r := range regs {
+		c.regions[r.Code] = [2]string{r.Path, r.Name}
+	}
+	return c, nil
 }
 
 // Logout revokes the session.

@@ -121,7 +121,7 @@ func SyncBuiltinRoles(ctx context.Context, db *store.DB, catalogue []web.Perm) e
 					return err
 				}
 			}
-			if err := bumpRolesVersion(ctx, tx); err != nil {
+			if err := bumpIAMVersion(ctx, tx); err != nil {
 				return err
 			}
 		}
@@ -141,8 +141,10 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
-// bumpRolesVersion invalidates every instance's cache of role permissions and scopes.
-func bumpRolesVersion(ctx context.Context, q store.Q) error {
+// bumpIAMVersion invalidates every instance's cache of what principals are made of: roles,
+// their permissions and scopes, users' role assignments, departments. Every change to those
+// calls it inside its transaction.
+func bumpIAMVersion(ctx context.Context, q store.Q) error {
 	_, err := q.Exec(ctx, `INSERT INTO settings(key, value, updated_at) VALUES ('iam.roles_version', '1', ?)
 		ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT), updated_at = excluded.updated_at`, store.Now())
 	return err

@@ -169,8 +169,10 @@ func (s *Service) insertDept(ctx context.Context, tx *store.Tx, parent *Dept, in
 	if err != nil {
 		return 0, err
 	}
-	_, err = tx.Exec(ctx, `UPDATE departments SET path = ? WHERE id = ?`, fmt.Sprintf("%s%d/", prefix, id), id)
-	return id, err
+	if _, err = tx.Exec(ctx, `UPDATE departments SET path = ? WHERE id = ?`, fmt.Sprintf("%s%d/", prefix, id), id); err != nil {
+		return 0, err
+	}
+	return id, bumpIAMVersion(ctx, tx)
 }
 
 // UpdateDept renames, re-sorts or moves a department; moving rewrites the subtree's paths.
@@ -208,6 +210,9 @@ func (s *Service) UpdateDept(ctx context.Context, r *http.Request, p *Principal,
 				return err
 			}
 		}
+		if err := bumpIAMVersion(ctx, tx); err != nil {
+			return err
+		}
 		return s.record(ctx, tx, r, audit.Entry{Action: "iam.dept.update", ObjectType: "dept", ObjectID: idStr(id), Result: "success", RegionCode: in.RegionCode,
 			Detail: fmt.Sprintf("修改部门 %s → %s（区划 %s）", cur.Name, in.Name, in.RegionCode)})
 	})
@@ -234,6 +239,9 @@ func (s *Service) DeleteDept(ctx context.Context, r *http.Request, p *Principal,
 			return web.Errorf(http.StatusConflict, "dept_in_role", "部门被角色“%s”的自定义数据范围引用，请先修改角色", strings.Join(roles, "、"))
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM departments WHERE id = ?`, id); err != nil {
+			return err
+		}
+		if err := bumpIAMVersion(ctx, tx); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, r, audit.Entry{Action: "iam.dept.delete", ObjectType: "dept", ObjectID: idStr(id), Result: "success", RegionCode: cur.RegionCode, Detail: "删除部门 " + cur.Name})

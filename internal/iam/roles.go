@@ -234,7 +234,7 @@ func (s *Service) DeleteRole(ctx context.Context, r *http.Request, p *Principal,
 		if _, err := tx.Exec(ctx, `DELETE FROM roles WHERE id = ?`, id); err != nil {
 			return err
 		}
-		if err := bumpRolesVersion(ctx, tx); err != nil {
+		if err := bumpIAMVersion(ctx, tx); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, r, audit.Entry{Action: "iam.role.delete", ObjectType: "role", ObjectID: idStr(id), Result: "success", Detail: "删除角色 " + cur.Code})
@@ -268,7 +268,7 @@ func (s *Service) writeRoleGrants(ctx context.Context, tx *store.Tx, id int64, i
 			return err
 		}
 	}
-	return bumpRolesVersion(ctx, tx)
+	return bumpIAMVersion(ctx, tx)
 }
 
 // checkGrant resolves role codes and checks that p may give them to a user of region:
@@ -373,6 +373,9 @@ func (s *Service) AssignRoles(ctx context.Context, r *http.Request, p *Principal
 			if _, err := tx.Exec(ctx, `INSERT INTO user_roles(user_id, role_id) VALUES (?, ?)`, uid, id); err != nil {
 				return err
 			}
+		}
+		if err := bumpIAMVersion(ctx, tx); err != nil {
+			return err
 		}
 		return s.record(ctx, tx, r, audit.Entry{Action: "iam.user.grant", ObjectType: "user", ObjectID: idStr(uid), Result: "success", RegionCode: u.RegionCode,
 			Detail: fmt.Sprintf("用户 %s 的角色：%s → %s", u.Account, strings.Join(current, ","), strings.Join(codes, ","))})

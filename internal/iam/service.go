@@ -43,9 +43,8 @@ type Service struct {
 
 	logoutHooks []LogoutHook
 
-	rolesMu      sync.RWMutex
-	rolesVersion string
-	roles        map[int64]roleInfo
+	rolesMu sync.RWMutex
+	cache   *iamCache
 }
 
 type roleInfo struct {
@@ -70,7 +69,7 @@ func New(db *store.DB, keys gm.Keyring, aud Auditor, opt Options) *Service {
 		opt.LoginRatePerMin = 30
 	}
 	return &Service{db: db, keys: keys, audit: aud, opt: opt, Now: store.Now,
-		loginIP: web.NewRateLimiter(opt.LoginRatePerMin, time.Minute), roles: map[int64]roleInfo{}}
+		loginIP: web.NewRateLimiter(opt.LoginRatePerMin, time.Minute)}
 }
 
 // Policy returns the password policy in force.

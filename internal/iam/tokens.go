@@ -143,5 +143,5 @@ func (s *Service) PrincipalFor(ctx context.Context, uid int64) (*Principal, erro
 	if row.DeptID != nil {
 		p.DeptID = *row.DeptID
 	}
-	return p, s.loadRoles(ctx, p, row.RolesVersion)
+	return p, s.fillPrincipal(ctx, p, row.RolesVersion)
 }

@@ -267,6 +267,11 @@ func (s *Service) CreateUser(ctx context.Context, r *http.Request, p *Principal,
 				return err
 			}
 		}
+		if len(roleIDs) > 0 {
+			if err := bumpIAMVersion(ctx, tx); err != nil {
+				return err
+			}
+		}
 		return s.record(ctx, tx, r, audit.Entry{Action: "iam.user.create", ObjectType: "user", ObjectID: idStr(id), Result: "success", RegionCode: in.RegionCode,
 			Detail: fmt.Sprintf("创建用户 %s（%s），区划 %s，角色 %s", in.Account, in.Name, in.RegionCode, strings.Join(in.Roles, ","))})
 	})

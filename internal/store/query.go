@@ -124,8 +124,11 @@ func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 	return db.r.QueryContext(ctx, db.dialect.Rebind(q), utcArgs(args)...)
 }
 
-// QueryRow runs a one-row query on the reader pool.
+// QueryRow runs a one-row query on the reader pool (prepared once, like Get).
 func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := db.stmt(ctx, q); st != nil {
+		return st.Stmt.QueryRowContext(ctx, utcArgs(args)...)
+	}
 	return db.r.QueryRowContext(ctx, db.dialect.Rebind(q), utcArgs(args)...)
 }
 
