@@ -43,6 +43,9 @@ type LoginResult struct {
 	MustChangePassword bool      `json:"must_change_password"`
 	PasswordExpiresAt  time.Time `json:"password_expires_at"`
 	ExpiresAt          time.Time `json:"session_expires_at"`
+
+	clearSlots []string // slot cookies of this browser to expire (same user's old session, dead slots)
+	device     string   // a new device id to give the browser
 }
 
 type loginRow struct {
@@ -74,6 +77,7 @@ func (s *Service) Login(ctx context.Context, r *http.Request, account, password 
 	}
 	fail := func(result, detail string, uid int64, region string, err error) (*LoginResult, error) {
 		s.record(ctx, s.db, r, audit.Entry{Kind: "login", ActorID: uid, Actor: account, Action: "auth.login", Result: result, Detail: detail, RegionCode: region, ObjectType: "user", ObjectID: idStr(uid)})
+		s.noteLogin(ctx, nil, r, loginAttempt{UserID: uid, Account: account, Region: region, Result: result})
 		return nil, err
 	}
 	if account == "" || password == "" {
@@ -127,7 +131,14 @@ func (s *Service) Login(ctx context.Context, r *http.Request, account, password 
 		mustChange, reason = true, "口令不符合当前口令策略"
 	}
 	res := &LoginResult{UserID: u.ID, Account: u.Account, Name: u.Name, MustChangePassword: mustChange, PasswordExpiresAt: expiresAt}
+	dev, fresh := deviceFor(r)
+	if fresh {
+		res.device = dev
+	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if res.clearSlots, err = s.admitAccount(ctx, tx, r, u.ID); err != nil {
+			return err
+		}
 		set := `failed_logins = 0, locked_until = NULL, last_login_at = ?, last_login_ip = ?, weak_password = ?, must_change_password = ?`
 		args := []any{now, ip, weak, mustChange}
 		if rehash {
@@ -150,11 +161,12 @@ func (s *Service) Login(ctx context.Context, r *http.Request, account, password 
 		if mustChange {
 			detail += "，须修改口令：" + firstNonEmpty(reason, "首次登录或管理员重置")
 		}
+		s.noteLogin(ctx, tx, r, loginAttempt{UserID: u.ID, Account: u.Account, Region: u.RegionCode, Result: "success", Device: s.deviceHash(dev)})
 		return s.record(ctx, tx, r, audit.Entry{Kind: "login", ActorID: u.ID, Actor: u.Account, Action: "auth.login", Result: "success",
 			Detail: detail, RegionCode: u.RegionCode, ObjectType: "user", ObjectID: idStr(u.ID)})
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.deniedByBrowser(ctx, r, u.ID, u.Account, u.RegionCode, "password", err)
 	}
 	return res, nil
 }
@@ -512,16 +524,27 @@ func (s *Service) RevokeSession(ctx context.Context, r *http.Request, p *Princip
 	})
 }
 
-// SetSessionCookie writes the session cookie.
+// SetSessionCookie makes the new login the browser's active account: the session cookie,
+// the account's slot cookie (so that accounts logged in before stay available for
+// switching), the expiry of replaced or dead slots, and a device cookie for a new browser.
 func (s *Service) SetSessionCookie(w http.ResponseWriter, res *LoginResult) {
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: res.Token, Path: "/", HttpOnly: true,
-		Secure: s.opt.SecureCookies, SameSite: http.SameSiteLaxMode, Expires: res.ExpiresAt})
+	s.setActive(w, res.Token, res.UserID, res.ExpiresAt)
+	if res.SessionID != "" {
+		http.SetCookie(w, s.cookie(slotCookiePrefix+slotLabel(res.SessionID), res.Token, res.ExpiresAt, true))
+	}
+	for _, label := range res.clearSlots {
+		s.clearSlot(w, label)
+	}
+	if res.device != "" {
+		http.SetCookie(w, s.cookie(deviceCookie, res.device, s.now().AddDate(1, 0, 0), true))
+	}
 }
 
-// ClearSessionCookie removes the session cookie.
+// ClearSessionCookie removes the active-account pointer (the session cookie). Other
+// accounts kept in the browser stay logged in; LogoutActive also clears the account's slot
+// and browser data.
 func (s *Service) ClearSessionCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: s.opt.SecureCookies,
-		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	s.clearActive(w)
 }
 
 func (s *Service) isAdmin(ctx context.Context, uid int64) bool {

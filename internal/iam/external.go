@@ -43,6 +43,7 @@ func (s *Service) LoginAs(ctx context.Context, r *http.Request, uid int64, metho
 	deny := func(detail string, e error) (*LoginResult, error) {
 		s.record(ctx, s.db, r, audit.Entry{Kind: "login", ActorID: u.ID, Actor: u.Account, Action: "auth.login", Result: "denied",
 			Detail: method + "：" + detail, RegionCode: u.RegionCode, ObjectType: "user", ObjectID: idStr(u.ID)})
+		s.noteLogin(ctx, nil, r, loginAttempt{UserID: u.ID, Account: u.Account, Region: u.RegionCode, Method: method, Result: "denied"})
 		return nil, e
 	}
 	if u.Status != "active" {
@@ -57,7 +58,14 @@ func (s *Service) LoginAs(ctx context.Context, r *http.Request, uid int64, metho
 	expiresAt := s.passwordExpiry(u.PasswordChangedAt, u.PasswordMaxDays)
 	res := &LoginResult{UserID: u.ID, Account: u.Account, Name: u.Name, MustChangePassword: u.MustChange, PasswordExpiresAt: expiresAt}
 	ip := web.Info(ctx).IP
+	dev, fresh := deviceFor(r)
+	if fresh {
+		res.device = dev
+	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if res.clearSlots, err = s.admitAccount(ctx, tx, r, u.ID); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `UPDATE users SET last_login_at = ?, last_login_ip = ? WHERE id = ?`, now, ip, u.ID); err != nil {
 			return err
 		}
@@ -66,11 +74,12 @@ func (s *Service) LoginAs(ctx context.Context, r *http.Request, uid int64, metho
 			return err
 		}
 		res.Token, res.SessionID, res.ExpiresAt = tok, sid, exp
+		s.noteLogin(ctx, tx, r, loginAttempt{UserID: u.ID, Account: u.Account, Region: u.RegionCode, Method: method, Result: "success", Device: s.deviceHash(dev)})
 		return s.record(ctx, tx, r, audit.Entry{Kind: "login", ActorID: u.ID, Actor: u.Account, Action: "auth.login", Result: "success",
 			Detail: "登录成功（" + method + "）", RegionCode: u.RegionCode, ObjectType: "user", ObjectID: idStr(u.ID)})
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.deniedByBrowser(ctx, r, u.ID, u.Account, u.RegionCode, method, err)
 	}
 	return res, nil
 }

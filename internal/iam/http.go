@@ -43,8 +43,15 @@ func (s *Service) Require(rt web.Route) http.Handler {
 		ri := web.Info(r.Context())
 		ri.Actor, ri.ActorID, ri.Region = p.Account, p.UserID, p.Region
 		ctx := WithPrincipal(r.Context(), p)
-		ctx = web.WithViewer(ctx, s.viewer(p))
+		ctx = web.WithViewer(ctx, s.browserViewer(w, r, p))
 		r = r.WithContext(ctx)
+		// Nothing of one account may be served to another from a cache.
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Add("Vary", "Cookie")
+		if err := s.checkCSRF(r, p); err != nil {
+			web.Fail(w, r, err)
+			return
+		}
 		if p.MustChange && !passwordChangeAllowed(rt.Pattern) {
 			if !web.WantsJSON(r) && r.Method == http.MethodGet {
 				http.Redirect(w, r, "/account/password", http.StatusSeeOther)
@@ -92,7 +99,7 @@ func (s *Service) viewer(p *Principal) *web.Viewer {
 // Permissions names the permissions this module checks.
 func (s *Service) Permissions() []web.Perm {
 	g := "统一身份"
-	return []web.Perm{
+	return append([]web.Perm{
 		{Code: "iam.user.read", Name: "查看用户", Group: g},
 		{Code: "iam.user.write", Name: "新增、修改、停用用户，重置口令", Group: g},
 		{Code: "iam.user.grant", Name: "给用户分配角色", Group: g},
@@ -103,12 +110,12 @@ func (s *Service) Permissions() []web.Perm {
 		{Code: "iam.role.read", Name: "查看角色与权限目录", Group: g},
 		{Code: "iam.role.write", Name: "新增、修改、删除角色", Group: g},
 		{Code: "iam.session.manage", Name: "强制用户下线", Group: g},
-	}
+	}, s.securityPermissions()...)
 }
 
 // Routes returns the identity module's routes.
 func (s *Service) Routes() []web.Route {
-	return append(s.apiRoutes(), s.pageRoutes()...)
+	return append(append(s.apiRoutes(), s.pageRoutes()...), s.securityRoutes()...)
 }
 
 func (s *Service) apiRoutes() []web.Route {
@@ -169,12 +176,12 @@ func (s *Service) apiLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiLogout(w http.ResponseWriter, r *http.Request) {
-	if err := s.Logout(r.Context(), r, FromContext(r.Context())); err != nil {
+	out, err := s.LogoutActive(w, r, FromContext(r.Context()))
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.ClearSessionCookie(w)
-	web.JSON(w, http.StatusOK, map[string]any{"ok": true})
+	web.JSON(w, http.StatusOK, out)
 }
 
 // MeResponse is the body of GET /api/v1/me.

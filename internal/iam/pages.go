@@ -20,12 +20,12 @@ func Templates() fs.FS { return templates }
 
 // Menu returns the module's menu entries.
 func (s *Service) Menu() []web.MenuItem {
-	return []web.MenuItem{
+	return append([]web.MenuItem{
 		{Group: "系统管理", Title: "用户管理", Path: "/admin/users", Permission: "iam.user.read", Order: 10},
 		{Group: "系统管理", Title: "部门管理", Path: "/admin/depts", Permission: "iam.dept.read", Order: 20},
 		{Group: "系统管理", Title: "角色与权限", Path: "/admin/roles", Permission: "iam.role.read", Order: 30},
 		{Group: "统一身份", Title: "我的账户", Path: "/account", Permission: web.LoggedIn, Order: 10},
-	}
+	}, s.securityMenu()...)
 }
 
 func (s *Service) pageRoutes() []web.Route {
@@ -58,13 +58,13 @@ type loginPage struct {
 }
 
 func (s *Service) pageLogin(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie(SessionCookie); err == nil {
+	if c, err := r.Cookie(SessionCookie); err == nil && r.URL.Query().Get("add") != "1" {
 		if _, err := s.Authenticate(r.Context(), c.Value); err == nil {
 			http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 			return
 		}
 	}
-	s.Pages.Render(w, r, "iam_login.html", web.PageData{Title: "登录", Data: loginPage{Next: r.URL.Query().Get("next")}})
+	s.Pages.Render(w, r, "iam_login.html", web.PageData{Title: "登录", Data: s.loginView(r, loginPage{Next: r.URL.Query().Get("next")})})
 }
 
 func (s *Service) pageLoginPost(w http.ResponseWriter, r *http.Request) {
@@ -80,7 +80,7 @@ func (s *Service) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &we) {
 			status, msg = we.Status, we.Message
 		}
-		s.Pages.RenderStatus(w, r, status, "iam_login.html", web.PageData{Title: "登录", Data: loginPage{Next: next, Account: account, Error: msg}})
+		s.Pages.RenderStatus(w, r, status, "iam_login.html", web.PageData{Title: "登录", Data: s.loginView(r, loginPage{Next: next, Account: account, Error: msg})})
 		return
 	}
 	s.SetSessionCookie(w, res)
@@ -91,13 +91,26 @@ func (s *Service) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) pageLogout(w http.ResponseWriter, r *http.Request) {
-	s.Logout(r.Context(), r, FromContext(r.Context()))
-	s.ClearSessionCookie(w)
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	var out BrowserLogout
+	var err error
+	if r.PostFormValue("all") == "1" {
+		out, err = s.LogoutBrowser(w, r)
+	} else {
+		out, err = s.LogoutActive(w, r, FromContext(r.Context()))
+	}
+	if err != nil {
+		web.Fail(w, r, err)
+		return
+	}
+	// The login page clears the browser storage of the accounts that left (and, with other
+	// accounts still logged in, shows them to choose from).
+	http.Redirect(w, r, "/login?signed_out="+url.QueryEscape(strings.Join(out.Purge, ",")), http.StatusSeeOther)
 }
 
 type homePage struct {
 	P         *Principal
+	Risks     []LoginRisk
+	Notices   []Notice
 	RoleNames []string
 	Scope     string
 	Users     int
@@ -120,6 +133,8 @@ func (s *Service) pageHome(w http.ResponseWriter, r *http.Request) {
 		scopes = append(scopes, ScopeNames[sc.Kind])
 	}
 	hp.Scope = strings.Join(scopes, "、")
+	hp.Risks, _ = s.MyRisks(r.Context(), p, true, 10)
+	hp.Notices, _ = s.Notices(r.Context(), p, true, 10)
 	if p.Can("iam.user.read") {
 		w2, a := p.Filter(userCols)
 		s.db.Get(r.Context(), &hp.Users, `SELECT COUNT(*) FROM users u WHERE `+w2, a...)
@@ -133,6 +148,8 @@ func (s *Service) pageHome(w http.ResponseWriter, r *http.Request) {
 
 type accountPage struct {
 	P        *Principal
+	Risks    []LoginRisk
+	Statuses map[string]string
 	Sessions []SessionInfo
 	Rotation int
 	MaxDays  int
@@ -149,6 +166,8 @@ func (s *Service) pageAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	s.db.Get(r.Context(), &ap.Rotation, `SELECT password_max_days FROM users WHERE id = ?`, p.UserID)
 	ap.Tokens, _ = s.Tokens(r.Context(), p)
+	ap.Risks, _ = s.MyRisks(r.Context(), p, false, 50)
+	ap.Statuses = RiskStatusNames
 	s.Pages.Render(w, r, "iam_account.html", web.PageData{Title: "我的账户", Crumbs: []web.Crumb{{Title: "统一身份"}, {Title: "我的账户"}}, Data: ap})
 }
 

@@ -349,35 +349,38 @@ func (s *Service) AssignRoles(ctx context.Context, r *http.Request, p *Principal
 	if !p.isSystem() && !p.Can("iam.user.grant") {
 		return web.Errorf(http.StatusForbidden, "forbidden", "您没有分配角色的权限")
 	}
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		u, err := s.getUserTx(ctx, tx, p, uid)
-		if err != nil {
+	return s.db.InTx(ctx, func(tx *store.Tx) error { return s.assignRolesTx(ctx, tx, r, p, uid, codes) })
+}
+
+// assignRolesTx replaces a user's roles inside tx (AssignRoles, permission reviews).
+func (s *Service) assignRolesTx(ctx context.Context, tx *store.Tx, r *http.Request, p *Principal, uid int64, codes []string) error {
+	u, err := s.getUserTx(ctx, tx, p, uid)
+	if err != nil {
+		return err
+	}
+	ids, err := s.checkGrant(ctx, tx, p, codes, u.RegionCode)
+	if err != nil {
+		return err
+	}
+	// Roles the granter could not grant are also roles it cannot take away.
+	var current []string
+	if err := tx.Select(ctx, &current, `SELECT r.code FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = ?`, uid); err != nil {
+		return err
+	}
+	if _, err := s.checkGrant(ctx, tx, p, current, ""); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM user_roles WHERE user_id = ?`, uid); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := tx.Exec(ctx, `INSERT INTO user_roles(user_id, role_id) VALUES (?, ?)`, uid, id); err != nil {
 			return err
 		}
-		ids, err := s.checkGrant(ctx, tx, p, codes, u.RegionCode)
-		if err != nil {
-			return err
-		}
-		// Roles the granter could not grant are also roles it cannot take away.
-		var current []string
-		if err := tx.Select(ctx, &current, `SELECT r.code FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = ?`, uid); err != nil {
-			return err
-		}
-		if _, err := s.checkGrant(ctx, tx, p, current, ""); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM user_roles WHERE user_id = ?`, uid); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if _, err := tx.Exec(ctx, `INSERT INTO user_roles(user_id, role_id) VALUES (?, ?)`, uid, id); err != nil {
-				return err
-			}
-		}
-		if err := bumpIAMVersion(ctx, tx); err != nil {
-			return err
-		}
-		return s.record(ctx, tx, r, audit.Entry{Action: "iam.user.grant", ObjectType: "user", ObjectID: idStr(uid), Result: "success", RegionCode: u.RegionCode,
-			Detail: fmt.Sprintf("用户 %s 的角色：%s → %s", u.Account, strings.Join(current, ","), strings.Join(codes, ","))})
-	})
+	}
+	if err := bumpIAMVersion(ctx, tx); err != nil {
+		return err
+	}
+	return s.record(ctx, tx, r, audit.Entry{Action: "iam.user.grant", ObjectType: "user", ObjectID: idStr(uid), Result: "success", RegionCode: u.RegionCode,
+		Detail: fmt.Sprintf("用户 %s 的角色：%s → %s", u.Account, strings.Join(current, ","), strings.Join(codes, ","))})
 }

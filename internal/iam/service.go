@@ -4,6 +4,7 @@ package iam
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -42,6 +43,14 @@ type Service struct {
 	Catalogue func() []web.Perm
 
 	logoutHooks []LogoutHook
+
+	// Account security (sms_login.go, risk.go, accounts.go, lifecycle.go).
+	Log         *slog.Logger // server log; the demonstration SMS gateway writes codes here
+	SMSClient   *http.Client // HTTP client of the SMS gateways; nil: 15 s timeout
+	SMSLimits   SMSLimits    // zero fields take the defaults
+	Risk        RiskPolicy   // zero fields take the defaults
+	Notify      Notifier     // queues messages on the notification hub; nil: in-app reminders only
+	MaxAccounts int          // accounts one browser keeps logged in at once; 0: DefaultMaxAccounts
 
 	rolesMu sync.RWMutex
 	cache   *iamCache

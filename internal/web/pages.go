@@ -29,7 +29,23 @@ type Viewer struct {
 	Roles       []string
 	Allowed     func(permission string) bool // set by the identity layer
 	MustChange  bool
-	PasswordDue int // days until the password expires, when within the warning period; else -1
+	PasswordDue int                   // days until the password expires, when within the warning period; else -1
+	CSRF        string                // token of the viewer's session, sent back with state-changing requests
+	AccountNS   string                // namespace of the viewer's keys in browser storage
+	Others      func() []OtherAccount // other accounts logged in in this browser (account switcher)
+}
+
+// OtherAccount is another account the browser keeps logged in, for the account switcher.
+type OtherAccount struct {
+	Slot, Account, Name string
+}
+
+// OtherAccounts lists the other accounts of the browser (templates: .Viewer.OtherAccounts).
+func (v *Viewer) OtherAccounts() []OtherAccount {
+	if v == nil || v.Others == nil {
+		return nil
+	}
+	return v.Others()
 }
 
 // Can reports whether the viewer holds permission (templates: {{if .Viewer.Can "x"}}).

@@ -132,13 +132,13 @@ func (t *Tencent) Send(ctx context.Context, phone, template string, params map[s
 }
 
 // TC3CanonicalRequest builds the canonical request of a POST with an empty query: method,
-// "/", "", the lower-case headers as name:value lines sorted by name, their names joined by
+// "/", "", the headers as lower-case name:value lines sorted by name, their names joined by
 // ";", and the hex SHA-256 of the payload.
 func TC3CanonicalRequest(headers [][2]string, payload []byte) (canonical, signed string) {
 	var ch strings.Builder
 	names := make([]string, len(headers))
 	for i, h := range headers {
-		ch.WriteString(strings.ToLower(h[0]) + ":" + strings.TrimSpace(h[1]) + "\n")
+		ch.WriteString(strings.ToLower(h[0]) + ":" + strings.ToLower(strings.TrimSpace(h[1])) + "\n")
 		names[i] = strings.ToLower(h[0])
 	}
 	signed = strings.Join(names, ";")
