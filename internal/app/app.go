@@ -62,7 +62,7 @@ func Open(ctx context.Context, cfg *config.Config) (*store.DB, error) {
 		return nil, err
 	}
 	if cfg.AutoMigrate {
-		if _, err := db.Migrate(ctx); err != nil {
+		if err := upgradeDatabase(ctx, db, cfg); err != nil { // backup, migrate, check, record (wire_inspect.go)
 			db.Close()
 			return nil, err
 		}
@@ -93,12 +93,13 @@ func New(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Log
 	a := &App{Cfg: cfg, Log: logger, DB: db, Keys: keys}
 	a.Jobs = jobs.New(db, jobs.Options{Logger: logger})
 	a.Events = events.New(db, events.Options{Logger: logger})
-	a.Notify = notify.New(db, notify.Options{Logger: logger})
+	a.Notify = notify.New(db, notify.Options{Logger: logger, SMS: identitySMS{a}}) // the SMS gateway of the security settings (wire_identity.go)
 	a.Audit = audit.New(db, keys)
 	a.IAM = iam.New(db, keys, a.Audit, iam.Options{
 		SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
 		SecureCookies: cfg.TLSCert != "", LoginRatePerMin: cfg.LoginRatePerMin,
 	})
+	a.metrics = newMetrics(db) // before the wirings, so that modules can add collectors via Registry
 	modules := []module{a.IAM, a.Audit}
 	templates := []fs.FS{iam.Templates(), audit.Templates()}
 	for _, w := range sortedWirings() {
@@ -145,7 +146,6 @@ func New(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Log
 	}
 
 	a.registerJobs()
-	a.metrics = newMetrics(db)
 	mux := http.NewServeMux()
 	web.Mount(mux, a.Routes, a.IAM.Require)
 	mux.Handle("GET /static/", web.Static())

@@ -28,6 +28,37 @@ var publicRoutes = map[string]bool{
 	"GET /readyz":              true,
 	"GET /metrics":             true,
 	"GET /api/v1/openapi.json": true,
+	"GET /status":              true, // public status page (issue 6)
+	// Account security (issue 5 §3): SMS login, and the accounts kept in one browser,
+	// which are authenticated by their own session cookies.
+	"POST /api/v1/auth/sms/send":               true,
+	"POST /api/v1/auth/sms/login":              true,
+	"GET /api/v1/auth/accounts":                true,
+	"POST /api/v1/auth/accounts/{slot}/switch": true,
+	"DELETE /api/v1/auth/accounts/{slot}":      true,
+	// Single sign-on (issue 5): protocol endpoints that relying parties and partner
+	// platforms call without a zhsj session; each authenticates its caller itself.
+	"GET /.well-known/openid-configuration": true,
+	"GET /oidc/authorize":                   true,
+	"POST /oidc/token":                      true,
+	"GET /oidc/userinfo":                    true,
+	"POST /oidc/userinfo":                   true,
+	"GET /oidc/keys":                        true,
+	"GET /oidc/end_session":                 true,
+	"POST /oidc/revoke":                     true,
+	"POST /oidc/introspect":                 true,
+	"GET /cas/login":                        true,
+	"GET /cas/serviceValidate":              true,
+	"GET /cas/p3/serviceValidate":           true,
+	"GET /cas/logout":                       true,
+	"POST /cas/logout":                      true,
+	"POST /sso/ticket/validate":             true,
+	"POST /sso/ticket/logout":               true,
+	"GET /sso/login":                        true,
+	"GET /sso/connectors/{id}/login":        true,
+	"GET /sso/connectors/{id}/callback":     true,
+	"POST /sso/connectors/{id}/callback":    true,
+	"POST /sso/connectors/{id}/logout":      true,
 }
 
 func TestEveryRouteHasAPermission(t *testing.T) {

@@ -139,6 +139,10 @@ func (db *DB) Path() string {
 	return ""
 }
 
+// URL returns the connection URL ("sqlite:PATH" or postgres://…) for tools that connect on
+// their own (pg_dump, pg_restore). It may hold a password: never log or show it.
+func (db *DB) URL() string { return db.url }
+
 // Writer exposes the write pool for code that needs database/sql directly (backups, goose).
 func (db *DB) Writer() *sql.DB { return db.w.DB }
 
@@ -188,6 +192,31 @@ func (db *DB) Migrate(ctx context.Context) ([]MigrationStatus, error) {
 		out = append(out, MigrationStatus{Version: r.Source.Version, Name: filepath.Base(r.Source.Path), Applied: r.Error == nil})
 	}
 	return out, err
+}
+
+// MigrateTo applies pending migrations up to and including version (tests build databases
+// at an older schema with it, as an earlier release would have left them).
+func (db *DB) MigrateTo(ctx context.Context, version int64) error {
+	p, err := db.provider()
+	if err != nil {
+		return err
+	}
+	_, err = p.UpTo(ctx, version)
+	return err
+}
+
+// Version returns the schema version recorded in the database (0 for an empty database) and
+// the newest version this program embeds.
+func (db *DB) Version(ctx context.Context) (current, latest int64, err error) {
+	p, err := db.provider()
+	if err != nil {
+		return 0, 0, err
+	}
+	if srcs := p.ListSources(); len(srcs) > 0 {
+		latest = srcs[len(srcs)-1].Version
+	}
+	current, err = p.GetDBVersion(ctx)
+	return current, latest, err
 }
 
 // MigrationStatus describes one migration.
