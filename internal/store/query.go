@@ -167,6 +167,11 @@ func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return tx.tx.QueryRowContext(ctx, tx.dialect.Rebind(q), utcArgs(args)...)
 }
 
+// Stmt returns s bound to the transaction. Prepare s once with DB.Writer().PrepareContext
+// (placeholders rebound with Dialect().Rebind) for a statement executed in many transactions,
+// such as a bulk load's multi-row insert.
+func (tx *Tx) Stmt(ctx context.Context, s *sql.Stmt) *sql.Stmt { return tx.tx.StmtContext(ctx, s) }
+
 // AfterCommit registers f to run once the transaction has committed (e.g. waking subscribers).
 func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
 
