@@ -24,17 +24,21 @@ func TestSeedIsIdempotentAndRefusesRealData(t *testing.T) {
 	if len(lines) < len(demo.People) {
 		t.Fatalf("lines: %v", lines)
 	}
-	var n int
-	e.App.DB.Get(ctx, &n, `SELECT COUNT(*) FROM users`)
-	if n != len(demo.People) {
-		t.Fatalf("%d users after seeding", n)
+	for _, p := range demo.People {
+		var n int
+		e.App.DB.Get(ctx, &n, `SELECT COUNT(*) FROM users WHERE account = ?`, p.Account)
+		if n != 1 {
+			t.Fatalf("demo account %s: %d rows", p.Account, n)
+		}
 	}
+	var before, after int
+	e.App.DB.Get(ctx, &before, `SELECT COUNT(*) FROM users`)
 	if _, err := demo.Seed(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	e.App.DB.Get(ctx, &n, `SELECT COUNT(*) FROM users`)
-	if n != len(demo.People) {
-		t.Fatalf("second seed changed users: %d", n)
+	e.App.DB.Get(ctx, &after, `SELECT COUNT(*) FROM users`)
+	if after != before {
+		t.Fatalf("second seed changed users: %d → %d", before, after)
 	}
 	var xa string
 	e.App.DB.Get(ctx, &xa, `SELECT region_code FROM users WHERE account = 'xa_analyst'`)
