@@ -227,7 +227,7 @@ func TestHTTPDatasets(t *testing.T) {
 		// Pages render for the right people.
 		for _, path := range []string{"/datasets", "/datasets/enterprise", fmt.Sprintf("/datasets/enterprise/records/%d", ytID), "/ingest/runs",
 			fmt.Sprintf("/ingest/runs/%d", sum.RunID), "/datasets/enterprise/quarantine?status=all", fmt.Sprintf("/datasets/enterprise/quarantine/%d", qid),
-			"/datasets/codes", "/datasets/enterprise/upload", "/datasets/apicall", "/datasets/ebike"} {
+			"/datasets/codes", "/datasets/codes?table=industry", "/datasets/enterprise/upload", "/datasets/apicall", "/datasets/ebike", "/ingest/connectors"} {
 			r := an.Do("GET", path, nil)
 			if r.Status != 200 || !strings.Contains(string(r.Body), "</html>") {
 				t.Errorf("page %s: %d", path, r.Status)

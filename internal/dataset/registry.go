@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"zhsj/internal/gm"
 )
 
 // FieldType is how a field is parsed, validated and stored.
@@ -91,9 +93,9 @@ func (f *Field) SealedColumn() string { return f.Name + "_enc" }
 // SealPurpose is the gm key purpose of a sealed field.
 func (f *Field) SealPurpose() string {
 	if f.Type == TypeMobile {
-		return "field.phone"
+		return gm.PurposePhone
 	}
-	return "field.idno"
+	return gm.PurposeIDNo
 }
 
 // Dataset describes one dataset: its table, natural key, region column and fields.
