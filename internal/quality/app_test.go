@@ -385,6 +385,23 @@ func TestReportsPerRunAndMonth(t *testing.T) {
 				t.Errorf("xlsx %s: %d %q", r.Title, res.Status, res.Header.Get("Content-Disposition"))
 			}
 		}
+		// Every page renders; a missing run shows the Chinese error state; the leader has no rule pages.
+		for _, p := range []string{"/quality", "/quality/rules", "/quality/rules/new", "/quality/runs", "/quality/reports", fmt.Sprintf("/quality/runs/%d", first.ID)} {
+			if res := c.Do("GET", p, nil); res.Status != 200 || !strings.Contains(string(res.Body), "</html>") {
+				t.Errorf("page %s: %d", p, res.Status)
+			}
+		}
+		if res := c.Do("GET", "/quality/runs/99999", nil); res.Status != 404 || !strings.Contains(string(res.Body), "不在您的数据范围内") {
+			t.Errorf("missing run page: %d", res.Status)
+		}
+		e.User("lead", "610000", "leader")
+		lead := e.Login("lead")
+		if res := lead.Do("GET", "/quality/rules", nil); res.Status != 403 {
+			t.Errorf("leader reads rules page: %d", res.Status)
+		}
+		if res := lead.Do("GET", "/quality", nil); res.Status != 200 {
+			t.Errorf("leader overview: %d", res.Status)
+		}
 		var exports int
 		e.App.DB.Get(context.Background(), &exports, `SELECT COUNT(*) FROM audit_log WHERE action = 'quality.report.export'`)
 		if exports != 2 {

@@ -416,35 +416,42 @@ func valueColumns(ds *Dataset, rules []*compiled) (exprs, names []string, idx []
 	return
 }
 
-// masks builds, per chunk of chunkBits rules, the applicability and failure bit masks.
-func masks(rules []*compiled) (apps, fails []frag) {
-	for start := 0; start < len(rules); start += chunkBits {
-		end := min(start+chunkBits, len(rules))
-		var a, f frag
+// ruleMasks builds, per chunk of rulesPerMask rules, one integer per row with two bits per rule:
+// bit 2i when rule i applies to the row, bit 2i+1 when it also fails. Each rule's applicability
+// and failure conditions are evaluated once per row.
+func ruleMasks(rules []*compiled) []frag {
+	var out []frag
+	for start := 0; start < len(rules); start += rulesPerMask {
+		end := min(start+rulesPerMask, len(rules))
+		var m frag
 		for i := start; i < end; i++ {
-			bit := strconv.FormatInt(int64(1)<<(i-start), 10)
 			c := rules[i]
-			chk := c.check()
-			if a.sql != "" {
-				a.sql += " + "
-				f.sql += " + "
+			if m.sql != "" {
+				m.sql += " + "
 			}
+			w := strconv.FormatInt(int64(1)<<(2*(i-start)), 10)
+			chk := c.check()
 			if chk.empty() {
-				a.sql += bit
-				f.sql += "(CASE WHEN " + c.fail.sql + " THEN " + bit + " ELSE 0 END)"
-				f.args = append(f.args, c.fail.args...)
+				m.sql += "(CASE WHEN " + c.fail.sql + " THEN 3 ELSE 1 END) * " + w
+				m.args = append(m.args, c.fail.args...)
 			} else {
-				both := and(chk, c.fail)
-				a.sql += "(CASE WHEN " + chk.sql + " THEN " + bit + " ELSE 0 END)"
-				a.args = append(a.args, chk.args...)
-				f.sql += "(CASE WHEN " + both.sql + " THEN " + bit + " ELSE 0 END)"
-				f.args = append(f.args, both.args...)
+				m.sql += "(CASE WHEN " + chk.sql + " THEN (CASE WHEN " + c.fail.sql + " THEN 3 ELSE 1 END) ELSE 0 END) * " + w
+				m.args = append(m.args, chk.args...)
+				m.args = append(m.args, c.fail.args...)
 			}
 		}
-		apps = append(apps, a)
-		fails = append(fails, f)
+		out = append(out, m)
 	}
-	return
+	return out
+}
+
+// failBits has bit 2i+1 set for the n rules of a chunk.
+func failBits(n int) int64 {
+	var b int64
+	for i := 0; i < n; i++ {
+		b |= 1 << (2*i + 1)
+	}
+	return b
 }
 
 func keyCols(ds *Dataset) []string {
@@ -455,22 +462,34 @@ func keyCols(ds *Dataset) []string {
 	return out
 }
 
-// scanSQLite evaluates the rules in one pass with the zhsj_qagg aggregate.
+// scanSQLite evaluates the rules in one pass with the zhsj_qagg aggregate. The masks are
+// computed once per row in a co-routine subquery (LIMIT -1 keeps SQLite from flattening it), and
+// the key and offending values reach Go, as one JSON array, only for rows that fail a rule.
 func scanSQLite(ctx context.Context, x *roExec, ds *Dataset, rules []*compiled, caps []int) (*scanResult, error) {
 	vexprs, vnames, vidx := valueColumns(ds, rules)
-	apps, fails := masks(rules)
-	cfg, _ := json.Marshal(scanConfig{Rules: len(rules), Chunks: len(apps), Keys: len(ds.Key), Vals: len(vexprs),
+	ms := ruleMasks(rules)
+	cfg, _ := json.Marshal(scanConfig{Rules: len(rules), Chunks: len(ms), Keys: len(ds.Key), Vals: len(vexprs),
 		Caps: caps, RVals: vidx, VNames: vnames})
-	q := sqlf("SELECT zhsj_qagg(?, "+regionExpr(ds, "t"), string(cfg))
-	for i := range apps {
-		q.sql += ", " + apps[i].sql + ", " + fails[i].sql
-		q.args = append(q.args, apps[i].args...)
-		q.args = append(q.args, fails[i].args...)
+	inner := sqlf("SELECT " + regionExpr(ds, "t") + " AS r")
+	var failing, cells []string
+	for i, m := range ms {
+		name := "m" + strconv.Itoa(i)
+		inner.sql += ", " + m.sql + " AS " + name
+		inner.args = append(inner.args, m.args...)
+		n := min(rulesPerMask, len(rules)-i*rulesPerMask)
+		failing = append(failing, "(s."+name+" & "+strconv.FormatInt(failBits(n), 10)+") <> 0")
 	}
-	for _, e := range append(keyCols(ds), vexprs...) {
-		q.sql += ", " + e
+	for i, e := range append(keyCols(ds), vexprs...) {
+		inner.sql += ", " + e + " AS c" + strconv.Itoa(i)
+		cells = append(cells, "s.c"+strconv.Itoa(i))
 	}
-	q.sql += ") FROM " + quote(ds.Table) + " t"
+	inner.sql += " FROM " + quote(ds.Table) + " t LIMIT -1"
+	q := sqlf("SELECT zhsj_qagg(?, s.r", string(cfg))
+	for i := range ms {
+		q.sql += ", s.m" + strconv.Itoa(i)
+	}
+	q.sql += ", CASE WHEN " + strings.Join(failing, " OR ") + " THEN json_array(" + strings.Join(cells, ", ") + ") END) FROM (" + inner.sql + ") s"
+	q.args = append(q.args, inner.args...)
 	var out sql.NullString
 	if err := x.row(ctx, q).Scan(&out); err != nil {
 		return nil, err
@@ -485,9 +504,8 @@ func scanSQLite(ctx context.Context, x *roExec, ds *Dataset, rules []*compiled, 
 	return &sr, nil
 }
 
-// scanPostgres counts with SUM(CASE …) per rule grouped by region (hash aggregation) in one
-// scan, then reads failing rows for the samples — only of rules that failed, stopping as soon
-// as every such rule has its cap or all of its failures.
+// scanPostgres counts with SUM(CASE …) per rule grouped by region (hash aggregation, parallel
+// where PostgreSQL chooses) in one scan, then reads the failing rows kept for drill-down.
 func scanPostgres(ctx context.Context, x *roExec, ds *Dataset, rules []*compiled, caps []int) (*scanResult, error) {
 	q := sqlf("SELECT " + regionExpr(ds, "t") + ", COUNT(*)")
 	for _, c := range rules {
@@ -531,86 +549,63 @@ func scanPostgres(ctx context.Context, x *roExec, ds *Dataset, rules []*compiled
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	// Samples of the failing rules.
-	var idx []int
-	for i := range rules {
-		if total[i] > 0 && caps[i] > 0 {
-			idx = append(idx, i)
-		}
-	}
-	if len(idx) == 0 {
-		return sr, nil
-	}
-	sub := make([]*compiled, len(idx))
-	for j, i := range idx {
-		sub[j] = rules[i]
-	}
-	vexprs, vnames, vidx := valueColumns(ds, sub)
-	_, fails := masks(sub)
-	// The failure masks are computed once per row in a subquery kept apart (OFFSET 0), and the
-	// scan stops as soon as every failing rule has its samples.
-	s := sqlf("SELECT * FROM (SELECT " + strings.Join(append(append(keyCols(ds), regionExpr(ds, "t")), vexprs...), ", "))
-	var nonzero []string
-	for i, f := range fails {
-		s.sql += ", " + f.sql + " AS f" + strconv.Itoa(i)
-		s.args = append(s.args, f.args...)
-		nonzero = append(nonzero, "s.f"+strconv.Itoa(i)+" <> 0")
-	}
-	s.sql += " FROM " + quote(ds.Table) + " t OFFSET 0) s WHERE " + strings.Join(nonzero, " OR ")
-	// This query usually stops early: compiling its large expressions (JIT) would cost more
-	// than it saves.
+	// Samples: one query per failing rule, testing only that rule's condition and stopping at
+	// the cap. Rules with many failures stop almost at once; expensive conditions are evaluated
+	// only on the rows scanned for their own rule. JIT is off: these queries usually stop early.
 	if err := x.exec(ctx, "SET LOCAL jit = off"); err != nil {
 		return nil, err
 	}
-	rows, err = x.query(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	nk := len(ds.Key)
-	need := 0
-	want := make([]int, len(sub))
-	for j, i := range idx {
-		want[j] = int(min(int64(caps[i]), total[i]))
-		need += want[j]
-	}
-	for rows.Next() && need > 0 {
-		cells := make([]sql.NullString, nk+1+len(vexprs))
-		ms := make([]int64, len(fails))
-		dest := make([]any, 0, len(cells)+len(ms))
-		for i := range cells {
-			dest = append(dest, &cells[i])
+	for i, c := range rules {
+		if total[i] == 0 || caps[i] == 0 {
+			continue
 		}
-		for i := range ms {
-			dest = append(dest, &ms[i])
-		}
-		if err := rows.Scan(dest...); err != nil {
+		vexprs, vnames, _ := valueColumns(ds, []*compiled{c})
+		w := and(c.check(), c.fail)
+		q := sqlf("SELECT "+strings.Join(append(append(keyCols(ds), regionExpr(ds, "t")), vexprs...), ", ")+" FROM "+quote(ds.Table)+
+			" t WHERE "+w.sql+" LIMIT "+strconv.Itoa(caps[i]), w.args...)
+		rows, err := x.query(ctx, q)
+		if err != nil {
 			return nil, err
 		}
-		for j := range sub {
-			if ms[j/chunkBits]&(1<<(j%chunkBits)) == 0 || len(sr.Samples[idx[j]]) >= want[j] {
-				continue
+		for rows.Next() {
+			cells := make([]sql.NullString, nk+1+len(vexprs))
+			dest := make([]any, len(cells))
+			for j := range cells {
+				dest[j] = &cells[j]
 			}
-			sm := sample{Key: make([]string, nk), Region: cells[nk].String}
-			for k := 0; k < nk; k++ {
-				sm.Key[k] = cells[k].String
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
+				return nil, err
 			}
-			if len(vidx[j]) > 0 {
-				sm.Vals = map[string]*string{}
-				for _, vi := range vidx[j] {
-					if c := cells[nk+1+vi]; c.Valid {
-						v := c.String
-						sm.Vals[vnames[vi]] = &v
-					} else {
-						sm.Vals[vnames[vi]] = nil
-					}
-				}
-			}
-			sr.Samples[idx[j]] = append(sr.Samples[idx[j]], sm)
-			need--
+			sr.Samples[i] = append(sr.Samples[i], sampleFromCells(cells, nk, vnames))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
 		}
 	}
-	return sr, rows.Err()
+	return sr, nil
+}
+
+// sampleFromCells builds a sample from a row of key columns, the region and value columns.
+func sampleFromCells(cells []sql.NullString, nk int, vnames []string) sample {
+	sm := sample{Key: make([]string, nk), Region: cells[nk].String}
+	for k := 0; k < nk; k++ {
+		sm.Key[k] = cells[k].String
+	}
+	if len(vnames) > 0 {
+		sm.Vals = map[string]*string{}
+		for i, n := range vnames {
+			if c := cells[nk+1+i]; c.Valid {
+				v := c.String
+				sm.Vals[n] = &v
+			} else {
+				sm.Vals[n] = nil
+			}
+		}
+	}
+	return sm
 }
 
 // runSet runs one set-level rule.
@@ -703,22 +698,7 @@ func (m *Module) runSet(ctx context.Context, x *roExec, c *compiled, res *Result
 			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
-			sm := sample{Key: make([]string, nk), Region: cells[nk].String}
-			for k := 0; k < nk; k++ {
-				sm.Key[k] = cells[k].String
-			}
-			if len(vnames) > 0 {
-				sm.Vals = map[string]*string{}
-				for i, n := range vnames {
-					if cells[nk+1+i].Valid {
-						v := cells[nk+1+i].String
-						sm.Vals[n] = &v
-					} else {
-						sm.Vals[n] = nil
-					}
-				}
-			}
-			res.samples = append(res.samples, sm)
+			res.samples = append(res.samples, sampleFromCells(cells, nk, vnames))
 		}
 		return rows.Err()
 

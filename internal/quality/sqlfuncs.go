@@ -241,8 +241,9 @@ func regionValid(s string) bool {
 // the rows that fail it, and keeps the first failing rows of each rule up to its cap. SQLite has
 // no hash aggregation, so GROUP BY region would sort the whole table; this does it in one pass.
 //
-// Arguments: config JSON, region, then per chunk of up to 60 rules an applicability mask and a
-// failure mask, then the key columns, then the value columns. It returns the scanResult as JSON.
+// Arguments: config JSON, region, one mask per chunk of up to rulesPerMask rules (two bits per
+// rule: applies, fails), then — for failing rows only, else NULL — a JSON array of the key
+// values followed by the value columns. It returns the scanResult as JSON.
 type scanAgg struct {
 	cfg   *scanConfig
 	res   *scanResult
@@ -260,7 +261,7 @@ type scanConfig struct {
 	VNames []string `json:"vnames"` // names of the value columns
 }
 
-const chunkBits = 60
+const rulesPerMask = 30
 
 // regionCounts are the per-rule counts of one region: checked[i], failed[i].
 type regionCounts struct {
@@ -289,7 +290,7 @@ func (a *scanAgg) Step(ctx *sqlite.FunctionContext, args []driver.Value) error {
 		if err := json.Unmarshal([]byte(s), &c); err != nil {
 			return fmt.Errorf("zhsj_qagg config: %w", err)
 		}
-		if len(args) != 2+2*c.Chunks+c.Keys+c.Vals || len(c.Caps) != c.Rules || len(c.RVals) != c.Rules || len(c.VNames) != c.Vals {
+		if len(args) != 3+c.Chunks || len(c.Caps) != c.Rules || len(c.RVals) != c.Rules || len(c.VNames) != c.Vals {
 			return fmt.Errorf("zhsj_qagg: %d arguments do not match the config", len(args))
 		}
 		a.cfg = &c
@@ -304,55 +305,70 @@ func (a *scanAgg) Step(ctx *sqlite.FunctionContext, args []driver.Value) error {
 		a.index[strings.Clone(region)] = rc
 	}
 	rc.Rows++
+	var cells []any // the failing row's key and values, decoded on first need
 	for ch := 0; ch < c.Chunks; ch++ {
-		am, _ := args[2+2*ch].(int64)
-		fm, _ := args[3+2*ch].(int64)
-		base := ch * chunkBits
-		for am != 0 {
-			b := lowBit(am)
-			am &^= 1 << b
-			rc.Checked[base+b]++
-		}
-		for fm != 0 {
-			b := lowBit(fm)
-			fm &^= 1 << b
-			i := base + b
-			rc.Failed[i]++
-			if len(a.res.Samples[i]) < c.Caps[i] {
-				a.res.Samples[i] = append(a.res.Samples[i], a.sampleOf(i, region, args))
+		m, _ := args[2+ch].(int64)
+		base := ch * rulesPerMask
+		for m != 0 {
+			b := lowBit(m)
+			i := base + b/2
+			if b%2 == 0 {
+				rc.Checked[i]++
+				m &^= 1 << b
+				continue
 			}
+			m &^= 1 << b
+			rc.Failed[i]++
+			if len(a.res.Samples[i]) >= c.Caps[i] {
+				continue
+			}
+			if cells == nil {
+				s, ok := textArg(args[2+c.Chunks])
+				dec := json.NewDecoder(strings.NewReader(s))
+				dec.UseNumber()
+				if !ok || dec.Decode(&cells) != nil || len(cells) != c.Keys+c.Vals {
+					return fmt.Errorf("zhsj_qagg: bad row values")
+				}
+			}
+			a.res.Samples[i] = append(a.res.Samples[i], a.sampleOf(i, region, cells))
 		}
 	}
 	return nil
 }
 
-func (a *scanAgg) sampleOf(rule int, region string, args []driver.Value) sample {
+func (a *scanAgg) sampleOf(rule int, region string, cells []any) sample {
 	c := a.cfg
-	k0 := 2 + 2*c.Chunks
 	s := sample{Region: strings.Clone(region), Key: make([]string, c.Keys)}
 	for i := 0; i < c.Keys; i++ {
-		v, _ := textArg(args[k0+i])
-		s.Key[i] = strings.Clone(v)
+		if v := jsonCell(cells[i]); v != nil {
+			s.Key[i] = *v
+		}
 	}
 	if len(c.RVals[rule]) > 0 {
 		s.Vals = map[string]*string{}
 		for _, vi := range c.RVals[rule] {
-			s.Vals[c.VNames[vi]] = cloneValue(args[k0+c.Keys+vi])
+			s.Vals[c.VNames[vi]] = jsonCell(cells[c.Keys+vi])
 		}
 	}
 	return s
 }
 
-func cloneValue(v driver.Value) *string {
-	s, ok := textArg(v)
-	if !ok {
-		if b, isBool := v.(bool); isBool {
-			s = strconv.FormatBool(b)
-		} else {
-			return nil
-		}
+// jsonCell turns a decoded json_array element into its text.
+func jsonCell(v any) *string {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		s = x
+	case json.Number:
+		s = x.String()
+	case bool:
+		s = strconv.FormatBool(x)
+	default:
+		b, _ := json.Marshal(x)
+		s = string(b)
 	}
-	s = strings.Clone(s)
 	return &s
 }
 
