@@ -55,4 +55,3 @@ func init() {
 		return d, desk.Templates(), nil
 	})
 }
-
