@@ -343,7 +343,7 @@ func BenchmarkKBSuggest(b *testing.B) {
 }
 
 // BenchmarkMonthlyReport generates and archives a whole monthly report (numbers, printable
-// HTML and XLSX) over the ~8,300 tickets of March among the 100,000.
+// HTML and XLSX) over the ~8,500 tickets of March among the 100,000.
 func BenchmarkMonthlyReport(b *testing.B) {
 	d := New(benchDB(b), Options{})
 	d.SetClock(func() time.Time { return time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC) })

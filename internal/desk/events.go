@@ -11,7 +11,6 @@ import (
 	"zhsj/internal/audit"
 	"zhsj/internal/events"
 	"zhsj/internal/iam"
-	"zhsj/internal/notify"
 	"zhsj/internal/store"
 )
 
@@ -78,6 +77,13 @@ func (d *Desk) OnAlertFiring(ctx context.Context, e events.Event) error {
 		group = "alert:" + string(p.Alert)
 	}
 	p.System = truncRunes(strings.TrimSpace(p.System), 100)
+	// The monitor sends its system code; the ticket shows the system's name when known.
+	if p.System != "" && tableExists(ctx, d.db, "monitor_systems") {
+		var name string
+		if err := d.db.Get(ctx, &name, `SELECT name FROM monitor_systems WHERE code = ?`, p.System); err == nil && name != "" {
+			p.System = truncRunes(name, 100)
+		}
+	}
 	return d.db.InTx(ctx, func(tx *store.Tx) error {
 		now := d.Now()
 		res, err := tx.Exec(ctx, `INSERT INTO desk_alerts(alert, grp, severity, system, fired_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (alert) DO NOTHING`,
@@ -98,7 +104,7 @@ func (d *Desk) OnAlertFiring(ctx context.Context, e events.Event) error {
 			if err != nil {
 				return err
 			}
-			if err := linkTicket(ctx, tx, tid, "alert", string(p.Alert), notify.SeverityLabel(p.Severity)+"告警", now); err != nil {
+			if err := linkTicket(ctx, tx, tid, "alert", string(p.Alert), severityName(p.Severity)+"告警", now); err != nil {
 				return err
 			}
 			if t.State == StateVerifying {
@@ -112,18 +118,18 @@ func (d *Desk) OnAlertFiring(ctx context.Context, e events.Event) error {
 		case errors.Is(err, store.ErrNotFound):
 			title := strings.TrimSpace(p.Title)
 			if title == "" {
-				title = fmt.Sprintf("%s%s告警", firstNonEmpty(p.System, "未知系统"), notify.SeverityLabel(p.Severity))
+				title = fmt.Sprintf("%s%s告警", firstNonEmpty(p.System, "未知系统"), severityName(p.Severity))
 			}
 			in := TicketInput{Title: truncRunes("【监控告警】"+title, 200), Source: "alert", System: p.System, Reporter: "监控告警（自动）",
 				ReporterUnit: "运维中心", RegionCode: iam.ProvinceCode,
-				Description: fmt.Sprintf("运维中心告警自动生成。\n告警编号：%s\n告警组：%s\n级别：%s\n系统：%s", p.Alert, group, notify.SeverityLabel(p.Severity), firstNonEmpty(p.System, "—"))}
+				Description: fmt.Sprintf("运维中心告警自动生成。\n告警编号：%s\n告警组：%s\n级别：%s\n系统：%s", p.Alert, group, severityName(p.Severity), firstNonEmpty(p.System, "—"))}
 			if tid, err = d.insertTicket(ctx, tx, a, in, nil, nil, now); err != nil {
 				return err
 			}
 			if err := linkTicket(ctx, tx, tid, "alert_group", group, "", now); err != nil {
 				return err
 			}
-			if err := linkTicket(ctx, tx, tid, "alert", string(p.Alert), notify.SeverityLabel(p.Severity)+"告警", now); err != nil {
+			if err := linkTicket(ctx, tx, tid, "alert", string(p.Alert), severityName(p.Severity)+"告警", now); err != nil {
 				return err
 			}
 		default:

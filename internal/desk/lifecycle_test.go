@@ -2,6 +2,7 @@ package desk_test
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,48 @@ func TestDataScope(t *testing.T) {
 			Total int `json:"total"`
 		}](t, eng.Do("GET", "/api/v1/desk/tickets?q="+b.No, nil)).Total; n != 1 {
 			t.Fatalf("by number: %d", n)
+		}
+		// Title search through the term index: phrases, one character, Latin case, renames.
+		c := create(t, eng, map[string]any{"title": "APP 无法登录（省局）"})
+		search := func(q string) []int64 {
+			t.Helper()
+			l := decode[struct {
+				Items []desk.Ticket `json:"items"`
+				Total int           `json:"total"`
+			}](t, eng.Do("GET", "/api/v1/desk/tickets?q="+url.QueryEscape(q), nil))
+			var ids []int64
+			for _, x := range l.Items {
+				ids = append(ids, x.ID)
+			}
+			if l.Total != len(ids) {
+				t.Fatalf("search %q: total %d, items %d", q, l.Total, len(ids))
+			}
+			return ids
+		}
+		for _, tc := range []struct {
+			q    string
+			want []int64
+		}{
+			{"无法登录", []int64{c.ID, a.ID}}, {"许可系统无法", []int64{a.ID}}, {"录", []int64{c.ID, a.ID}}, {"app", []int64{c.ID}},
+			{"登录无法", nil}, {"页面报错", []int64{b.ID}}, {"100%", nil}, {"火星", nil},
+		} {
+			if got := search(tc.q); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("search %q = %v, want %v", tc.q, got, tc.want)
+			}
+		}
+		mustStatus(t, eng.Do("PUT", fmt.Sprintf("/api/v1/desk/tickets/%d", c.ID), map[string]any{"title": "APP 闪退"}), 200, "rename")
+		if got := search("无法登录"); fmt.Sprint(got) != fmt.Sprint([]int64{a.ID}) {
+			t.Errorf("after rename %v", got)
+		}
+		if got := search("闪退"); fmt.Sprint(got) != fmt.Sprint([]int64{c.ID}) {
+			t.Errorf("new title %v", got)
+		}
+		// The county inspector's search stays in his county.
+		l := decode[struct {
+			Total int `json:"total"`
+		}](t, yt.Do("GET", "/api/v1/desk/tickets?q="+url.QueryEscape("页面报错"), nil))
+		if l.Total != 0 {
+			t.Errorf("yanta finds baoji by title: %d", l.Total)
 		}
 		// The export is scoped and audited.
 		res := yt.Do("GET", "/api/v1/desk/tickets/export", nil)
