@@ -21,6 +21,7 @@ func init() {
 			return nil, nil, err
 		}
 		m.Jobs(a.Jobs.Register)
+		a.Seeders = append(a.Seeders, m.Seeder())
 		qualityModules.Store(a, m)
 		return m, quality.Templates(), nil
 	})

@@ -55,6 +55,7 @@ type rowsPage struct {
 // failing rows in Xi'an and Baoji: the province sees both, a Xi'an analyst only Xi'an's counts,
 // failing rows and records — never Baoji's — in the API, the pages and the report.
 func TestCityAnalystSeesOnlyItsRegion(t *testing.T) {
+	t.Parallel()
 	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
 		db := e.App.DB
 		insertEnterprises(t, db,
@@ -150,6 +151,7 @@ func TestCityAnalystSeesOnlyItsRegion(t *testing.T) {
 // TestBuiltinRulesOnRealDatasets checks that every built-in rule is valid against the dataset
 // registry (none skipped) and runs without error on the real tables.
 func TestBuiltinRulesOnRealDatasets(t *testing.T) {
+	t.Parallel()
 	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
 		ctx := context.Background()
 		q := e.App.Quality()
@@ -196,6 +198,7 @@ func TestBuiltinRulesOnRealDatasets(t *testing.T) {
 // parameters as JSON text, exceptions one per line): create, validation errors in Chinese,
 // update with a new version, a rule that tries to write, delete — each audited.
 func TestRuleEditorAPI(t *testing.T) {
+	t.Parallel()
 	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
 		e.User("ana", "610000", "analyst")
 		c := e.Login("ana")
@@ -303,6 +306,7 @@ func TestRuleEditorAPI(t *testing.T) {
 
 // TestScheduledRuleRunsWhenDue advances a rule's schedule through the scheduled job's function.
 func TestScheduledRuleRunsWhenDue(t *testing.T) {
+	t.Parallel()
 	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
 		ctx := context.Background()
 		q := e.App.Quality()
@@ -340,6 +344,7 @@ func TestScheduledRuleRunsWhenDue(t *testing.T) {
 // TestReportsPerRunAndMonth publishes a run report and a monthly report and reads both as
 // HTML and XLSX; a month without runs cannot be published.
 func TestReportsPerRunAndMonth(t *testing.T) {
+	t.Parallel()
 	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
 		insertEnterprises(t, e.App.DB, []any{ent(1), "甲公司", "610102"}, []any{ent(2), nil, "610302"})
 		e.User("ana", "610000", "analyst")

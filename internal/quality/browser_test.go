@@ -16,6 +16,7 @@ import (
 // the full record, publishing the run's report and reading it — at 1280 px and at 375 px,
 // without JavaScript errors.
 func TestQualityPagesInBrowser(t *testing.T) {
+	t.Parallel()
 	e := apptest.New(t, storetest.SQLite(t))
 	e.User("ana", "610000", "analyst")
 	b := apptest.NewBrowser(t, 1280, 900)

@@ -66,6 +66,7 @@ func failedKeys(t *testing.T, db *store.DB, resultID int64) []string {
 // run and checks the exact checked and failed counts and that the drill-down holds exactly the
 // failing keys.
 func TestEveryBuiltinTemplateOnCraftedData(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		m := newFixtureModule(t, db)
@@ -159,6 +160,7 @@ func TestEveryBuiltinTemplateOnCraftedData(t *testing.T) {
 // TestFilterExceptionsThresholdAndCap covers the rule options: filter, exception keys (single
 // and composite), threshold and the sample cap with an exact total.
 func TestFilterExceptionsThresholdAndCap(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		m := newFixtureModule(t, db)
@@ -214,6 +216,7 @@ func TestFilterExceptionsThresholdAndCap(t *testing.T) {
 
 // TestVolumeComparesWithPreviousRun checks the volume band against the previous run.
 func TestVolumeComparesWithPreviousRun(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		m := newFixtureModule(t, db)

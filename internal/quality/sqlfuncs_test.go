@@ -75,6 +75,7 @@ func corpus(n int) (usccs, ids, regions []string) {
 // TestSQLFunctionsMatchValidators checks that zhsj_uscc_valid, zhsj_id_valid and
 // zhsj_region_valid give exactly the validators' verdicts on both databases.
 func TestSQLFunctionsMatchValidators(t *testing.T) {
+	t.Parallel()
 	usccs, ids, regions := corpus(1500)
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -148,6 +149,7 @@ func TestSQLFunctionsMatchValidators(t *testing.T) {
 
 // TestFastPathsMatchValidators checks the Go fast paths on many more values than the SQL test.
 func TestFastPathsMatchValidators(t *testing.T) {
+	t.Parallel()
 	usccs, ids, regions := corpus(20000)
 	for _, s := range usccs {
 		if usccValid(s) != validate.USCC(s).Valid {

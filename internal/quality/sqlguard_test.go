@@ -13,6 +13,7 @@ import (
 )
 
 func TestCheckSQL(t *testing.T) {
+	t.Parallel()
 	cat := &fixtureCatalog
 	ok := []struct {
 		mode sqlMode
@@ -92,6 +93,7 @@ func countRows(t *testing.T, db *store.DB, table string) int {
 // is refused when it runs; and the session rules run in is read-only on both databases. Nothing
 // changes.
 func TestCustomRuleThatWritesIsRejected(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		m := newFixtureModule(t, db)
@@ -160,6 +162,7 @@ func TestCustomRuleThatWritesIsRejected(t *testing.T) {
 
 // TestCustomRuleTimeLimit stops a runaway query at the time limit and reports it in Chinese.
 func TestCustomRuleTimeLimit(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		m := newFixtureModule(t, db)
