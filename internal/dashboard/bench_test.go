@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -126,7 +127,7 @@ func benchDialects(b *testing.B, f func(b *testing.B, dialect string)) {
 func BenchmarkIndicatorFullRecompute(b *testing.B) {
 	benchDialects(b, func(b *testing.B, dialect string) {
 		db := largeDB(b, dialect)
-		s := indicator.New(db, nil, nil, nil)
+		s := indicator.New(db, nil, nil, benchLogger())
 		if err := s.Init(context.Background()); err != nil {
 			b.Fatal(err)
 		}
@@ -151,7 +152,7 @@ func BenchmarkIndicatorIncremental10k(b *testing.B) {
 	benchDialects(b, func(b *testing.B, dialect string) {
 		ctx := context.Background()
 		db := largeDB(b, dialect)
-		s := indicator.New(db, nil, nil, nil)
+		s := indicator.New(db, nil, nil, benchLogger())
 		if err := s.Init(ctx); err != nil {
 			b.Fatal(err)
 		}
@@ -288,6 +289,14 @@ func BenchmarkDashboardAPI(b *testing.B) {
 		b.ReportMetric(ms(all[int(float64(len(all))*0.95)]), "p95-ms")
 		b.ReportMetric(float64(len(all))/float64(secs), "req/s")
 	})
+}
+
+// benchLogger logs the computation's per-group timings with ZHSJ_BENCH_DEBUG=1.
+func benchLogger() *slog.Logger {
+	if os.Getenv("ZHSJ_BENCH_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

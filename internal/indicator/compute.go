@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -262,9 +263,8 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// rawWhere restricts raw rows to region codes and month ranges (granularity gran). withNull
-// keeps rows without a period (they count in the whole-time cells).
-func (g *group) rawWhere(counties map[string]bool, months map[string]bool, gran string, withNull bool) ([]string, []any) {
+// rawWhere restricts raw rows to region codes and month ranges (granularity gran).
+func (g *group) rawWhere(counties map[string]bool, months map[string]bool, gran string) ([]string, []any) {
 	var where []string
 	var args []any
 	if counties != nil {
@@ -279,9 +279,6 @@ func (g *group) rawWhere(counties map[string]bool, months map[string]bool, gran 
 		for _, r := range periodRanges(months, gran) {
 			ors = append(ors, "(t."+g.periodCol+" >= ? AND t."+g.periodCol+" < ?)")
 			args = append(args, r[0], r[1])
-		}
-		if withNull {
-			ors = append(ors, "t."+g.periodCol+" IS NULL", "t."+g.periodCol+" = ''")
 		}
 		if len(ors) == 0 {
 			ors = []string{"1=0"}
@@ -373,14 +370,10 @@ func targets(sc Scope, kinds []string) []target {
 	return out
 }
 
-// deleteTarget removes the stored cells of codes in t.
-func deleteTarget(ctx context.Context, tx *store.Tx, codes []string, t target) error {
-	q := "DELETE FROM ind_values WHERE code IN (" + placeholders(len(codes)) + ") AND region_level = ? AND period_kind = ?"
-	var args []any
-	for _, c := range codes {
-		args = append(args, c)
-	}
-	args = append(args, t.level, t.kind)
+// targetWhere is the condition selecting the stored cells of code in t.
+func targetWhere(code string, t target) (string, []any) {
+	q := "code = ? AND region_level = ? AND period_kind = ?"
+	args := []any{code, t.level, t.kind}
 	if t.regions != nil {
 		regs := sortedKeys(t.regions)
 		q += " AND region_code IN (" + placeholders(len(regs)) + ")"
@@ -409,8 +402,33 @@ func deleteTarget(ctx context.Context, tx *store.Tx, codes []string, t target) e
 		ors = append(ors, "period = ''") // finest cells of rows without a period
 		q += " AND (" + strings.Join(ors, " OR ") + ")"
 	}
-	_, err := tx.Exec(ctx, q, args...)
+	return q, args
+}
+
+// deleteTarget removes the stored cells of code in t.
+func deleteTarget(ctx context.Context, tx *store.Tx, code string, t target) error {
+	w, args := targetWhere(code, t)
+	_, err := tx.Exec(ctx, "DELETE FROM ind_values WHERE "+w, args...)
 	return err
+}
+
+// storedTarget reads the stored cells of code in t.
+func (s *Service) storedTarget(ctx context.Context, code string, t target) (map[cellKey]float64, error) {
+	w, args := targetWhere(code, t)
+	var rows []struct {
+		Region string  `db:"region_code"`
+		Period string  `db:"period"`
+		Dim    string  `db:"dim"`
+		Value  float64 `db:"value"`
+	}
+	if err := s.db.Select(ctx, &rows, "SELECT region_code, period, dim, value FROM ind_values WHERE "+w, args...); err != nil {
+		return nil, err
+	}
+	out := make(map[cellKey]float64, len(rows))
+	for _, r := range rows {
+		out[cellKey{level: t.level, region: r.Region, kind: t.kind, period: r.Period, dim: r.Dim}] = r.Value
+	}
+	return out, nil
 }
 
 // insertCells writes cells of one code in batches.
@@ -502,68 +520,90 @@ func (s *Service) computeAdditive(ctx context.Context, g *group, sc Scope) ([]co
 	if gran == PeriodDay {
 		gran = PeriodMonth
 	}
-	where, args := g.rawWhere(sc.Counties, sc.Months, gran, true)
+	where, args := g.rawWhere(sc.Counties, sc.Months, gran)
 	fresh, err := g.rawCells(ctx, s.db, LevelCounty, g.finest, g.specs, where, args, true)
 	if err != nil {
 		return nil, err
 	}
+	if sc.Full() {
+		out := make([]computed, len(g.specs))
+		for i, sp := range g.specs {
+			c := computed{spec: sp, full: true, cells: rollup(sp, fresh[i])}
+			for k, v := range fresh[i] { // the finest county cells are stored even when not a declared kind
+				c.cells[k] = v
+			}
+			out[i] = c
+		}
+		return out, nil
+	}
+	if sc.Months != nil && gran != PeriodAll {
+		// Rows without a period count only in the whole time; a separate query keeps the
+		// period condition above usable with the period index.
+		nw, na := g.rawWhere(sc.Counties, nil, gran)
+		nw = append(nw, "(t."+g.periodCol+" IS NULL OR t."+g.periodCol+" = '')")
+		nulls, err := g.rawCells(ctx, s.db, LevelCounty, g.finest, g.specs, nw, na, true)
+		if err != nil {
+			return nil, err
+		}
+		for i := range fresh {
+			for k, v := range nulls[i] {
+				fresh[i][k] += v
+			}
+		}
+	}
+	// Incremental: the change of each finest cell in the scope is added to every stored cell
+	// it rolls up to, so only the affected cells are read and written.
 	out := make([]computed, len(g.specs))
 	for i, sp := range g.specs {
-		finest := fresh[i]
-		if !sc.Full() {
-			// Keep the stored finest cells outside the scope; the fresh ones replace the rest.
-			stored, err := s.storedCells(ctx, sp.Code, LevelCounty, g.finest)
-			if err != nil {
-				return nil, err
-			}
-			in := target{level: LevelCounty, kind: g.finest, regions: sc.Counties, months: sc.Months}
-			if g.finest == PeriodAll {
-				in.months = nil
-			}
-			for k, v := range stored {
-				if !in.contains(k) {
-					finest[k] = v
-				}
-			}
+		in := target{level: LevelCounty, kind: g.finest, regions: sc.Counties, months: sc.Months}
+		old, err := s.storedTarget(ctx, sp.Code, in)
+		if err != nil {
+			return nil, err
+		}
+		delta := map[cellKey]float64{}
+		for k, v := range fresh[i] {
+			delta[k] += v
+		}
+		for k, v := range old {
+			delta[k] -= v
 		}
 		kinds := sp.periods()
 		if !sp.HasPeriod(g.finest) {
 			kinds = append(kinds, g.finest)
 		}
-		all := rollup(sp, finest)
-		for k, v := range finest { // the finest county cells are stored even when not a declared kind
-			if k.kind == g.finest {
-				all[cellKey{level: LevelCounty, region: k.region, kind: g.finest, period: k.period, dim: k.dim}] = v
+		c := computed{spec: sp, targets: targets(sc, kinds), cells: map[cellKey]float64{}}
+		for _, t := range c.targets {
+			cur := old
+			if t.level != LevelCounty || t.kind != g.finest {
+				if cur, err = s.storedTarget(ctx, sp.Code, t); err != nil {
+					return nil, err
+				}
+			} else {
+				cur = make(map[cellKey]float64, len(old))
+				for k, v := range old {
+					cur[k] = v
+				}
 			}
-		}
-		c := computed{spec: sp, full: sc.Full(), targets: targets(sc, kinds), cells: map[cellKey]float64{}}
-		for k, v := range all {
-			for _, t := range c.targets {
-				if t.contains(k) {
+			for k, d := range delta {
+				p := k.period
+				if t.kind != g.finest {
+					p = coarser(k.period, t.kind)
+				}
+				if p == "" && t.kind != PeriodAll && (t.level != LevelCounty || t.kind != g.finest) {
+					continue // a row without a period counts only in the whole time (and its finest county cell)
+				}
+				mk := cellKey{level: t.level, region: atLevel(k.region, t.level), kind: t.kind, period: p, dim: k.dim}
+				if t.contains(mk) {
+					cur[mk] += d
+				}
+			}
+			for k, v := range cur {
+				if math.Abs(v) > 1e-9 {
 					c.cells[k] = v
-					break
 				}
 			}
 		}
 		out[i] = c
-	}
-	return out, nil
-}
-
-func (s *Service) storedCells(ctx context.Context, code, level, kind string) (map[cellKey]float64, error) {
-	var rows []struct {
-		Region string  `db:"region_code"`
-		Period string  `db:"period"`
-		Dim    string  `db:"dim"`
-		Value  float64 `db:"value"`
-	}
-	if err := s.db.Select(ctx, &rows, `SELECT region_code, period, dim, value FROM ind_values
-		WHERE code = ? AND region_level = ? AND period_kind = ?`, code, level, kind); err != nil {
-		return nil, err
-	}
-	out := make(map[cellKey]float64, len(rows))
-	for _, r := range rows {
-		out[cellKey{level: level, region: r.Region, kind: kind, period: r.Period, dim: r.Dim}] = r.Value
 	}
 	return out, nil
 }
@@ -643,7 +683,7 @@ func (s *Service) write(ctx context.Context, cs []computed, runID int64) (int64,
 				if c.full {
 					break
 				}
-				if err := deleteTarget(ctx, tx, []string{c.spec.Code}, t); err != nil {
+				if err := deleteTarget(ctx, tx, c.spec.Code, t); err != nil {
 					return err
 				}
 			}

@@ -345,6 +345,13 @@ func TestIncrementalEqualsFull(t *testing.T) {
 		if err := gen.Fill(ctx, db, sizes, add); err != nil {
 			t.Fatal(err)
 		}
+		// Enterprises without an establishment date count only in the whole-time cells.
+		for i, st := range []string{"存续", "在业", "注销"} {
+			if _, err := db.Exec(ctx, `INSERT INTO ds_enterprise(uscc, name, region_code, status, is_industrial, quality_manager_count, row_hash, first_seen_at, last_updated_at)
+				VALUES (?, '无成立日期企业', '610113', ?, TRUE, 2, 'h', ?, ?)`, fmt.Sprintf("NODATE%d", i), st, store.Now(), store.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
 		var moved []struct {
 			ID     int64  `db:"id"`
 			Region string `db:"region_code"`

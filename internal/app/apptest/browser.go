@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,6 +108,31 @@ func (b *Browser) Text(sel string) string {
 		b.t.Fatalf("text %s: %v", sel, err)
 	}
 	return s
+}
+
+// WaitText waits until the first node matching sel contains want and returns its text. It
+// polls with a script rather than a node query, so a page reload in between does not leave
+// it waiting on a node of the old document.
+func (b *Browser) WaitText(sel, want string, timeout time.Duration) string {
+	b.t.Helper()
+	js := `(function(){var e=document.querySelector(` + "`" + sel + "`" + `); return e ? e.innerText : ''})()`
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		ctx, cancel := context.WithTimeout(b.Ctx, 2*time.Second)
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		cancel()
+		if err == nil {
+			last = s
+			if strings.Contains(s, want) {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s did not show %q within %s; last text: %.300s", sel, want, timeout, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // Location returns the current URL.
