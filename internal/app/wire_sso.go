@@ -30,6 +30,7 @@ func init() {
 		}
 		ssos.Store(a, m)
 		a.IAM.OnLogout(m.OnLogout)
+		a.IAM.OnLoginPage(m.LoginLinks)
 		a.Jobs.Register("sso.keys.rotate", "OpenID 签名密钥定期轮换", "0 40 2 * * *", func(ctx context.Context, run *jobs.Run) error {
 			rotated, err := m.RotateIfDue(ctx)
 			if rotated {

@@ -18,6 +18,14 @@ type LogoutHook func(ctx context.Context, uid int64, sessionID string)
 // OnLogout registers a hook.
 func (s *Service) OnLogout(h LogoutHook) { s.logoutHooks = append(s.logoutHooks, h) }
 
+// LoginLink is another way to log in, offered under the login forms (a partner platform).
+type LoginLink struct{ Name, URL string }
+
+// OnLoginPage registers a source of login links; next is the page to return to.
+func (s *Service) OnLoginPage(f func(ctx context.Context, next string) []LoginLink) {
+	s.loginLinks = append(s.loginLinks, f)
+}
+
 func (s *Service) runLogoutHooks(ctx context.Context, uid int64, sids []string) {
 	for _, sid := range sids {
 		for _, h := range s.logoutHooks {

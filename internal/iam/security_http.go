@@ -389,6 +389,7 @@ type loginView struct {
 	Adding               bool           // adding another account while one is active
 	Saved                []SavedAccount // accounts kept in this browser (picker)
 	SMS                  bool           // SMS login configured
+	Links                []LoginLink    // partner platforms one can log in with
 	Purge                string         // storage namespaces to clear (after a logout)
 }
 
@@ -404,6 +405,9 @@ func (s *Service) loginView(r *http.Request, lp loginPage) loginView {
 	v.Saved, _ = s.SavedAccounts(r.Context(), r)
 	if st, err := s.SecuritySettings(r.Context()); err == nil && st.SMS.Provider != "" {
 		v.SMS = true
+	}
+	for _, f := range s.loginLinks {
+		v.Links = append(v.Links, f(r.Context(), v.Next)...)
 	}
 	if p := q.Get("signed_out"); nsListRe.MatchString(p) {
 		v.Purge = strings.ReplaceAll(p, ",", " ")

@@ -43,6 +43,7 @@ type Service struct {
 	Catalogue func() []web.Perm
 
 	logoutHooks []LogoutHook
+	loginLinks  []func(ctx context.Context, next string) []LoginLink
 
 	// Account security (sms_login.go, risk.go, accounts.go, lifecycle.go).
 	Log         *slog.Logger // server log; the demonstration SMS gateway writes codes here

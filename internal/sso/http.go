@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -539,19 +540,24 @@ func (s *Service) pagePartners(w http.ResponseWriter, r *http.Request) {
 	s.pages.Render(w, r, "sso_partners.html", web.PageData{Title: "合作平台", Crumbs: crumbs(web.Crumb{Title: "合作平台"}), Data: ps})
 }
 
+// LoginLinks lists the enabled partner platforms one can log in with; the login page shows
+// them under its forms and /sso/login lists them on their own.
+func (s *Service) LoginLinks(ctx context.Context, next string) []iam.LoginLink {
+	var rows []ConnectorRow
+	if err := s.db.Select(ctx, &rows, connectorSelect+` WHERE c.enabled = TRUE ORDER BY c.sort, c.id`); err != nil {
+		s.log.Warn("sso: partner login links", "err", err)
+		return nil
+	}
+	var out []iam.LoginLink
+	for _, c := range rows {
+		out = append(out, iam.LoginLink{Name: c.Name, URL: "/sso/connectors/" + c.ID + "/login?next=" + url.QueryEscape(safeNext(next))})
+	}
+	return out
+}
+
 // pageConnectorLogin lists the partner platforms one can log in with.
 func (s *Service) pageConnectorLogin(w http.ResponseWriter, r *http.Request) {
-	var rows []ConnectorRow
-	if err := s.db.Select(r.Context(), &rows, connectorSelect+` WHERE c.enabled = TRUE ORDER BY c.sort, c.id`); err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	next := safeNext(r.URL.Query().Get("next"))
-	var items []Partner
-	for _, c := range rows {
-		items = append(items, Partner{ID: c.ID, Name: c.Name, URL: "/sso/connectors/" + c.ID + "/login?next=" + url.QueryEscape(next)})
-	}
-	s.pages.Render(w, r, "sso_login.html", web.PageData{Title: "合作平台账号登录", Data: items})
+	s.pages.Render(w, r, "sso_login.html", web.PageData{Title: "合作平台账号登录", Data: s.LoginLinks(r.Context(), r.URL.Query().Get("next"))})
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

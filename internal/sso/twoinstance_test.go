@@ -2,6 +2,7 @@ package sso_test
 
 import (
 	"context"
+	"html"
 	"net/url"
 	"strings"
 	"testing"
@@ -145,6 +146,28 @@ func TestTwoInstanceSSO(t *testing.T) {
 				br.postJSON(A+"/api/v1/auth/logout", nil)
 				if a, b := br.me(A), br.me(B); a != "" || b != "" {
 					t.Fatalf("after logout at A: A=%q B=%q", a, b)
+				}
+
+				// 1b. B's login page offers the partner platform; with a session at A, its link
+				//     logs in at B without a password and lands on the requested page.
+				br = newBrowser(t)
+				br.login(A, "wang.a")
+				mark := len(br.visited)
+				lp := br.get(B + "/login?next=%2Fsso%2Fpartners")
+				link := "/sso/connectors/" + atB + "/login?next=%2Fsso%2Fpartners"
+				if !strings.Contains(lp.Body, `id="login-partners"`) || !strings.Contains(lp.Body, html.EscapeString(link)) {
+					t.Fatalf("B's login page lacks the partner link %s: %.2000s", link, lp.Body)
+				}
+				pg := br.get(B + link)
+				if pg.Status != 200 || pg.URL.Path != "/sso/partners" || br.me(B) != "wang.b" {
+					t.Fatalf("partner link from the login page ended at %s (%d), me=%q", pg.URL, pg.Status, br.me(B))
+				}
+				if br.passwordPrompted(mark + 1) {
+					t.Fatalf("a password was asked for on the way: %v", br.visited[mark:])
+				}
+				br.postJSON(B+"/api/v1/auth/logout", nil)
+				if a, b := br.me(A), br.me(B); a != "" || b != "" {
+					t.Fatalf("after logout at B: A=%q B=%q", a, b)
 				}
 
 				// 2. Log in at B (password), open A; then log out at A (here the relying
