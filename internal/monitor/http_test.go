@@ -279,11 +279,11 @@ func TestModuleEventsNotify(t *testing.T) {
 }
 
 // TestMetricsPassPromtool checks /metrics with promtool and lets a real Prometheus scrape it.
-// Both skip when the Debian package prometheus is not installed (apt-get install prometheus).
+// Both need the Debian package prometheus (.ci/run installs it).
 func TestMetricsPassPromtool(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
-		t.Skip("promtool not installed (Debian package prometheus)")
+		storetest.Missing(t, "promtool is not installed (Debian package prometheus)")
 	}
 	e := apptest.New(t, storetest.SQLite(t))
 	e.Client().Do("GET", "/healthz", nil)
@@ -302,7 +302,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 func TestPrometheusScrapes(t *testing.T) {
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
-		t.Skip("prometheus not installed (Debian package prometheus)")
+		storetest.Missing(t, "prometheus is not installed (Debian package prometheus)")
 	}
 	e := apptest.New(t, storetest.SQLite(t))
 	dir := t.TempDir()

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"zhsj/internal/store/storetest"
 )
 
 func probe(t *testing.T, tg Target) Result {
@@ -222,10 +224,7 @@ func TestProbeDNS(t *testing.T) {
 func requireService(t *testing.T, addr string) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
-		if os.Getenv("ZHSJ_TEST_REQUIRE_ALL") == "1" {
-			t.Fatalf("ZHSJ_TEST_REQUIRE_ALL=1 but %s is not reachable", addr)
-		}
-		t.Skipf("%s not reachable", addr)
+		storetest.Missing(t, addr+" is not reachable")
 	}
 	c.Close()
 }
@@ -233,10 +232,7 @@ func requireService(t *testing.T, addr string) {
 func TestProbePostgres(t *testing.T) {
 	url := os.Getenv("ZHSJ_TEST_POSTGRES_URL")
 	if url == "" {
-		if os.Getenv("ZHSJ_TEST_REQUIRE_ALL") == "1" {
-			t.Fatal("ZHSJ_TEST_POSTGRES_URL not set")
-		}
-		t.Skip("ZHSJ_TEST_POSTGRES_URL not set")
+		storetest.Missing(t, "ZHSJ_TEST_POSTGRES_URL is not set")
 	}
 	if r := probe(t, Target{ID: 1, SystemID: 1, Name: "pg", Kind: KindPostgres, Address: url, IntervalSeconds: 30,
 		Config: TargetConfig{Query: "SELECT count(*) FROM pg_stat_activity"}}); !r.OK {

@@ -19,6 +19,16 @@ import (
 // RequireAll reports whether CI asked that nothing be skipped.
 func RequireAll() bool { return os.Getenv("ZHSJ_TEST_REQUIRE_ALL") == "1" }
 
+// Missing skips a test that needs something this machine lacks (a program, a server), or fails
+// it under ZHSJ_TEST_REQUIRE_ALL=1, where CI has installed everything.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if RequireAll() {
+		t.Fatalf("ZHSJ_TEST_REQUIRE_ALL=1 but %s", what)
+	}
+	t.Skip(what)
+}
+
 // SQLite returns a fresh migrated SQLite database in the test's temp dir.
 func SQLite(t testing.TB) *store.DB {
 	t.Helper()
