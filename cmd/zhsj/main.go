@@ -211,12 +211,25 @@ func migrateCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			res, err := db.Migrate(cmd.Context())
-			for _, r := range res {
-				fmt.Fprintf(cmd.OutOrStdout(), "已执行 %04d %s\n", r.Version, r.Name)
+			// The same path as an upgrade at start: backup first, then migrate and check.
+			rel, err := app.UpgradeDatabase(cmd.Context(), db, cfg) // a failed check is an error naming the backup
+			out := cmd.OutOrStdout()
+			if rel == nil {
+				if err == nil {
+					fmt.Fprintln(out, "数据库已是最新结构。")
+				}
+				return err
 			}
-			if err == nil && len(res) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "数据库已是最新结构。")
+			fmt.Fprintf(out, "%s：结构版本 %d → %d\n", rel.KindLabel(), rel.FromSchema, rel.ToSchema)
+			if rel.BackupFile != "" {
+				fmt.Fprintf(out, "升级前备份：%s\n", rel.BackupFile)
+			}
+			for _, c := range rel.Checks {
+				mark := "通过"
+				if !c.OK {
+					mark = "未通过"
+				}
+				fmt.Fprintf(out, "  %s：%s（%s）\n", c.Name, mark, c.Detail)
 			}
 			return err
 		},

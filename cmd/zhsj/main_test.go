@@ -19,6 +19,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"zhsj/internal/gm"
+	"zhsj/internal/store"
 )
 
 func init() { gm.PasswordIterations = 1000 }
@@ -186,5 +187,50 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if out, err := run(t, "", "audit", "verify", "--data", dir); err != nil {
 		t.Fatalf("audit after shutdown: %v %s", err, out)
+	}
+}
+
+// TestMigrateUpBacksUpFirst: `zhsj migrate up` on a database that holds data takes the same
+// path as an upgrade at start: a pre-upgrade backup, the migration, checks, a release record.
+func TestMigrateUpBacksUpFirst(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := store.Open(ctx, store.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MigrateTo(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO settings(key, value, updated_at) VALUES ('cli.test', 'kept', ?)`, store.Now()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	out, err := run(t, "", "migrate", "up", "--data", dir)
+	if err != nil || !strings.Contains(out, "升级前备份：") || !strings.Contains(out, "数据库迁移：通过") {
+		t.Fatalf("migrate up: %v\n%s", err, out)
+	}
+	backup := regexp.MustCompile(`升级前备份：(\S+)`).FindStringSubmatch(out)[1]
+	if st, err := os.Stat(backup); err != nil || st.Size() == 0 {
+		t.Fatalf("backup %s: %v", backup, err)
+	}
+	db, err = store.Open(ctx, store.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if pending, err := db.Pending(ctx); err != nil || pending {
+		t.Fatalf("pending after migrate up: %v %v", pending, err)
+	}
+	var kept string
+	var releases int
+	db.Get(ctx, &kept, `SELECT value FROM settings WHERE key = 'cli.test'`)
+	db.Get(ctx, &releases, `SELECT COUNT(*) FROM ops_releases WHERE kind = 'upgrade' AND result = 'success'`)
+	if kept != "kept" || releases != 1 {
+		t.Fatalf("after migrate up: setting %q, %d upgrade records", kept, releases)
+	}
+	if out, err := run(t, "", "migrate", "up", "--data", dir); err != nil || !strings.Contains(out, "数据库已是最新结构") {
+		t.Fatalf("second migrate up: %v %s", err, out)
 	}
 }

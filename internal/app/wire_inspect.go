@@ -18,12 +18,18 @@ import (
 // holds data, ops.Upgrade backs it up first, migrates, runs the post-upgrade checks and
 // records a release entry (版本发布记录).
 func upgradeDatabase(ctx context.Context, db *store.DB, cfg *config.Config) error {
+	_, err := UpgradeDatabase(ctx, db, cfg)
+	return err
+}
+
+// UpgradeDatabase runs pending migrations the safe way (backup, migrate, checks, release
+// record); it is also `zhsj migrate up`. The release is nil when nothing was pending.
+func UpgradeDatabase(ctx context.Context, db *store.DB, cfg *config.Config) (*ops.Release, error) {
 	key, err := cfg.EnsureSecretKey()
 	if err != nil {
-		return fmt.Errorf("主密钥: %w", err)
+		return nil, fmt.Errorf("主密钥: %w", err)
 	}
-	_, err = ops.Upgrade(ctx, db, ops.UpgradeOptions{Version: Version, DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Key: key})
-	return err
+	return ops.Upgrade(ctx, db, ops.UpgradeOptions{Version: Version, DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL, Key: key})
 }
 
 func opsService(a *App) *ops.Service {
