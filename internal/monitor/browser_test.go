@@ -1,10 +1,13 @@
 package monitor_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -61,7 +64,34 @@ func TestConsoleInBrowser(t *testing.T) {
 	if tbl := b.Text(".targets-table"); !strings.Contains(tbl, "许可备案门户") {
 		t.Fatalf("targets: %q", tbl)
 	}
-	for _, p := range []string{"/monitor/alerts", "/monitor/rules", "/monitor/silences", "/monitor/charts"} {
+	// An alert rule: created with the form, then edited (threshold, disabled) from its row.
+	b.Do(chromedp.Navigate(e.Server.URL+"/monitor/rules"), chromedp.WaitVisible(chromedp.CSS("#rule-form")),
+		chromedp.SendKeys(chromedp.CSS(`#rule-form [name=name]`), "门户响应慢"),
+		chromedp.SendKeys(chromedp.CSS(`#rule-form [name=metric]`), "probe_duration_seconds"),
+		chromedp.SetValue(chromedp.CSS(`#rule-form [name=op]`), ">"),
+		chromedp.SendKeys(chromedp.CSS(`#rule-form [name=threshold]`), "2.5"),
+		chromedp.Click(chromedp.CSS("#rule-save")))
+	b.WaitText("#rules-table", "门户响应慢", 10*time.Second)
+	var ruleID int64
+	e.App.DB.Get(context.Background(), &ruleID, `SELECT id FROM monitor_rules WHERE name = '门户响应慢'`)
+	b.Do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#rules-table tr[data-id="%d"] a[href^="?edit="]`, ruleID))),
+		chromedp.WaitVisible(chromedp.CSS(`#rule-form[data-method=PUT]`)))
+	if v, err := chromedp.Run(b.Ctx, chromedp.Value(chromedp.CSS(`#rule-form [name=threshold]`))); err != nil || v != "2.5" {
+		t.Fatalf("edit form threshold: %q %v", v, err)
+	}
+	b.Do(chromedp.SetValue(chromedp.CSS(`#rule-form [name=threshold]`), "4"),
+		chromedp.Click(chromedp.CSS(`#rule-form [name=enabled]`)),
+		chromedp.Click(chromedp.CSS("#rule-save")))
+	b.WaitText("#rules-table", "> 4", 10*time.Second)
+	var threshold float64
+	var enabled bool
+	e.App.DB.QueryRow(context.Background(), `SELECT threshold, enabled FROM monitor_rules WHERE name = '门户响应慢'`).Scan(&threshold, &enabled)
+	if threshold != 4 || enabled {
+		t.Fatalf("rule after edit: threshold %v enabled %v", threshold, enabled)
+	}
+	b.Screenshot("monitor-rules")
+
+	for _, p := range []string{"/monitor/alerts", "/monitor/silences", "/monitor/charts"} {
 		b.Do(chromedp.Navigate(e.Server.URL+p), chromedp.WaitVisible(chromedp.CSS("h1")))
 	}
 	b.Do(chromedp.Navigate(e.Server.URL+"/status"), chromedp.WaitVisible(chromedp.CSS("#status-table")))

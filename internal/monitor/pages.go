@@ -234,6 +234,7 @@ type rulesPage struct {
 	SevLabels  map[string]string
 	Ops        []string
 	CanWrite   bool
+	Edit       *Rule // the rule being edited (?edit=ID), nil for a new one
 }
 
 func (s *Service) pageRules(w http.ResponseWriter, r *http.Request) {
@@ -251,6 +252,13 @@ func (s *Service) pageRules(w http.ResponseWriter, r *http.Request) {
 		CanWrite: web.ViewerFrom(r.Context()).Can(PermRuleWrite)}
 	for _, x := range systems {
 		d.Systems[x.ID] = x.Name
+	}
+	if id, err := strconv.ParseInt(r.URL.Query().Get("edit"), 10, 64); err == nil && d.CanWrite {
+		for i := range rules {
+			if rules[i].ID == id {
+				d.Edit = &rules[i]
+			}
+		}
 	}
 	s.render(w, r, "monitor_rules.html", "告警规则", []web.Crumb{{Title: "告警规则"}}, d)
 }

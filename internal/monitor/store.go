@@ -412,13 +412,16 @@ type Rule struct {
 // SeverityLabel is the Chinese grade.
 func (r Rule) SeverityLabel() string { return SeverityLabels[r.Severity] }
 
+// ThresholdText is the threshold as typed (no trailing zeros).
+func (r Rule) ThresholdText() string { return strconv.FormatFloat(r.Threshold, 'f', -1, 64) }
+
 // Condition renders the rule's condition.
 func (r Rule) Condition() string {
 	m := r.Metric
 	if r.Matchers != "" {
 		m += "{" + r.Matchers + "}"
 	}
-	return fmt.Sprintf("%s %s %s", m, r.Op, strconv.FormatFloat(r.Threshold, 'f', -1, 64))
+	return fmt.Sprintf("%s %s %s", m, r.Op, r.ThresholdText())
 }
 
 // ChannelIDs parses the channel list.
