@@ -87,6 +87,10 @@ type env struct {
 	from, to time.Time       // the period under inspection
 	prev     map[string]Item // previous run's items by code
 	now      time.Time
+	// Metrics: as read once in this run, and as the previous inspection read them.
+	read   []*dto.MetricFamily
+	base   []*dto.MetricFamily
+	baseAt time.Time
 }
 
 // check is one inspection item.
@@ -123,9 +127,9 @@ var checks = []check{
 		Method: "执行 PRAGMA integrity_check", Threshold: "结果为 ok", Run: sqliteIntegrity},
 
 	{Category: "app", Code: "app.error_rate", Name: "接口错误率",
-		Method: "读取本实例指标 zhsj_http_requests_total（自进程启动以来），5xx 占全部请求的比例", Threshold: "≤ 1% 正常；> 1% 警告；> 5% 严重", Run: errorRate},
+		Method: "读取本实例指标 zhsj_http_requests_total，计算自上次巡检以来（本进程的首次巡检：自进程启动以来）5xx 占全部请求的比例", Threshold: "≤ 1% 正常；> 1% 警告；> 5% 严重", Run: errorRate},
 	{Category: "app", Code: "app.latency_p95", Name: "P95 响应时间",
-		Method: "由本实例直方图 zhsj_http_request_duration_seconds（全部路由合并）估算第 95 百分位", Threshold: "≤ 1 秒正常；> 1 秒警告；> 3 秒严重", Run: latencyP95},
+		Method: "由本实例直方图 zhsj_http_request_duration_seconds（全部路由合并，自上次巡检以来）估算第 95 百分位", Threshold: "≤ 1 秒正常；> 1 秒警告；> 3 秒严重", Run: latencyP95},
 	{Category: "app", Code: "app.job_failures", Name: "定时任务失败",
 		Method: "统计巡检期间 job_runs 中失败的运行", Threshold: "0 次正常；1–4 次警告；≥ 5 次严重", Run: jobFailures},
 	{Category: "app", Code: "app.event_backlog", Name: "事件队列积压",
@@ -324,10 +328,17 @@ func sqliteIntegrity(ctx context.Context, e *env) result {
 // ---- platform ----
 
 func gather(e *env) ([]*dto.MetricFamily, error) {
+	if e.read != nil {
+		return e.read, nil
+	}
 	if e.src.Metrics == nil || e.src.Metrics() == nil {
 		return nil, errors.New("未接入指标")
 	}
-	return e.src.Metrics().Gather()
+	mfs, err := e.src.Metrics().Gather()
+	if err == nil {
+		e.read = mfs
+	}
+	return mfs, err
 }
 
 func family(mfs []*dto.MetricFamily, name string) *dto.MetricFamily {
@@ -340,13 +351,13 @@ func family(mfs []*dto.MetricFamily, name string) *dto.MetricFamily {
 }
 
 func errorRate(ctx context.Context, e *env) result {
-	mfs, err := gather(e)
-	if err != nil {
+	if _, err := gather(e); err != nil {
 		return na("本实例未接入指标")
 	}
 	var total, errs float64
 	routes := map[string]float64{}
-	if f := family(mfs, "zhsj_http_requests_total"); f != nil {
+	f, window := windowed(e, "zhsj_http_requests_total")
+	if f != nil {
 		for _, m := range f.Metric {
 			v := m.GetCounter().GetValue()
 			total += v
@@ -366,10 +377,10 @@ func errorRate(ctx context.Context, e *env) result {
 		}
 	}
 	if total == 0 {
-		return ok("自启动以来尚无请求").with(0)
+		return ok(window + "尚无请求").with(0)
 	}
 	pct := errs * 100 / total
-	m := fmt.Sprintf("请求 %.0f 次，5xx %.0f 次（%.2f%%）", total, errs, pct)
+	m := fmt.Sprintf("%s请求 %.0f 次，5xx %.0f 次（%.2f%%）", window, total, errs, pct)
 	if len(routes) > 0 {
 		type rc struct {
 			r string
@@ -430,21 +441,20 @@ func histogramQuantile(f *dto.MetricFamily, q float64) (value float64, count uin
 }
 
 func latencyP95(ctx context.Context, e *env) result {
-	mfs, err := gather(e)
-	if err != nil {
+	if _, err := gather(e); err != nil {
 		return na("本实例未接入指标")
 	}
-	f := family(mfs, "zhsj_http_request_duration_seconds")
+	f, window := windowed(e, "zhsj_http_request_duration_seconds")
 	if f == nil {
-		return ok("自启动以来尚无请求").with(0)
+		return ok(window + "尚无请求").with(0)
 	}
 	p95, n := histogramQuantile(f, 0.95)
 	if n == 0 {
-		return ok("自启动以来尚无请求").with(0)
+		return ok(window + "尚无请求").with(0)
 	}
-	m := fmt.Sprintf("%d 次请求的 P95 约 %.0f 毫秒", n, p95*1000)
+	m := fmt.Sprintf("%s %d 次请求的 P95 约 %.0f 毫秒", window, n, p95*1000)
 	if math.IsInf(p95, 1) {
-		m = fmt.Sprintf("%d 次请求的 P95 超过最大统计区间", n)
+		m = fmt.Sprintf("%s %d 次请求的 P95 超过最大统计区间", window, n)
 		p95 = 1e6
 	}
 	switch {

@@ -70,20 +70,21 @@ func TestMetricsItems(t *testing.T) {
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zhsj_http_request_duration_seconds", Help: "h",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"route"})
 	reg.MustRegister(requests, duration)
-	e := &env{src: Sources{Metrics: func() prometheus.Gatherer { return reg }}, now: time.Now()}
+	// Each inspection run reads the metrics once; a new env is a new run.
+	run := func() *env { return &env{src: Sources{Metrics: func() prometheus.Gatherer { return reg }}, now: time.Now()} }
 
-	if r := errorRate(context.Background(), e); r.Conclusion != Normal || !strings.Contains(r.Measured, "尚无请求") {
+	if r := errorRate(context.Background(), run()); r.Conclusion != Normal || !strings.Contains(r.Measured, "尚无请求") {
 		t.Fatalf("no requests: %+v", r)
 	}
 	requests.WithLabelValues("/api/v1/a", "GET", "200").Add(970)
 	requests.WithLabelValues("/api/v1/b", "GET", "500").Add(20)
 	requests.WithLabelValues("/api/v1/c", "POST", "503").Add(10)
-	r := errorRate(context.Background(), e)
+	r := errorRate(context.Background(), run())
 	if r.Conclusion != Warning || *r.Value != 3 || !strings.Contains(r.Measured, "/api/v1/b 20 次") {
 		t.Fatalf("3%% errors: %+v", r)
 	}
 	requests.WithLabelValues("/api/v1/b", "GET", "500").Add(100)
-	if r := errorRate(context.Background(), e); r.Conclusion != Critical {
+	if r := errorRate(context.Background(), run()); r.Conclusion != Critical {
 		t.Fatalf("over 5%% errors: %+v", r)
 	}
 
@@ -95,9 +96,27 @@ func TestMetricsItems(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		duration.WithLabelValues("/b").Observe(3)
 	}
-	r = latencyP95(context.Background(), e)
+	first := run()
+	r = latencyP95(context.Background(), first)
 	if r.Conclusion != Critical || math.Abs(*r.Value-3.75) > 1e-9 || !strings.Contains(r.Measured, "100 次请求的 P95 约 3750 毫秒") {
 		t.Fatalf("p95: %+v", r)
+	}
+
+	// The next inspection counts only what happened since this one: 1,000 good, fast
+	// requests bring the window's error rate to 0 and its p95 into the fast bucket, although
+	// since the process started 12% of requests failed and 10 were slow.
+	errorRate(context.Background(), first)
+	requests.WithLabelValues("/api/v1/a", "GET", "200").Add(1000)
+	for i := 0; i < 1000; i++ {
+		duration.WithLabelValues("/a").Observe(0.007)
+	}
+	second := run()
+	second.base, second.baseAt = first.read, first.now
+	if r := errorRate(context.Background(), second); r.Conclusion != Normal || *r.Value != 0 || !strings.Contains(r.Measured, "自上次巡检") || !strings.Contains(r.Measured, "请求 1000 次") {
+		t.Fatalf("error rate since the previous inspection: %+v", r)
+	}
+	if r := latencyP95(context.Background(), second); r.Conclusion != Normal || *r.Value > 0.01 || !strings.Contains(r.Measured, "1000 次请求") {
+		t.Fatalf("p95 since the previous inspection: %+v", r)
 	}
 	if r := errorRate(context.Background(), &env{}); r.Conclusion != NA {
 		t.Fatalf("without metrics: %+v", r)

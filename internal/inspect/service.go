@@ -36,6 +36,8 @@ type Service struct {
 	pages *web.Pages
 	// Now is the clock (tests move it).
 	Now func() time.Time
+	// window is what the previous inspection read of the metrics.
+	window metricWindow
 }
 
 // New returns the service.
@@ -150,7 +152,9 @@ func (s *Service) Execute(ctx context.Context, p Plan, trigger string, who audit
 	run.ID = id
 
 	e := &env{db: s.db, src: s.src, from: run.PeriodStart, to: run.PeriodEnd, prev: prevItems, now: now}
+	e.base, e.baseAt = s.window.get()
 	items := s.runChecks(ctx, p, e)
+	s.window.set(e.read, now)
 	for i := range items {
 		items[i].RunID = run.ID
 		if pi, ok := prevItems[items[i].Code]; ok {
