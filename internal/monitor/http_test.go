@@ -18,6 +18,7 @@ import (
 
 	"zhsj/internal/app/apptest"
 	"zhsj/internal/events"
+	"zhsj/internal/iam"
 	"zhsj/internal/store/storetest"
 )
 
@@ -259,18 +260,19 @@ func TestModuleEventsNotify(t *testing.T) {
 		}
 		for name, payload := range map[string]any{
 			"quality.rule.below_threshold": map[string]any{"rule": 12, "dataset": "enterprise", "run": 7, "pass_rate": 0.82},
-			"iam.login.risk":               map[string]any{"user": 3, "kind": "brute_force", "ip": "10.1.2.3"},
+			"iam.login.risk":               map[string]any{"user": 3, "kind": iam.RiskPasswordSpray, "ip": "10.1.2.3"},
 			"dataset.ingest.failed":        map[string]any{"dataset": "licence", "run_id": 9, "error": "文件编码无法识别"},
+			"sso.binding.requested":        map[string]any{"connector": "xian", "region": "610100"},
 		} {
 			if err := events.Publish(ctx, e.App.DB, name, payload); err != nil {
 				t.Fatal(err)
 			}
 		}
 		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) && !(h.has("质量规则通过率低于阈值") && h.has("风险登录") && h.has("数据接入失败")) {
+		for time.Now().Before(deadline) && !(h.has("质量规则通过率低于阈值") && h.has("风险登录") && h.has("数据接入失败") && h.has("等待绑定审核")) {
 			time.Sleep(100 * time.Millisecond)
 		}
-		for _, want := range []string{"82.00%", "口令暴力尝试", "10.1.2.3", "文件编码无法识别"} {
+		for _, want := range []string{"82.00%", iam.RiskNames[iam.RiskPasswordSpray], "10.1.2.3", "文件编码无法识别", "xian"} {
 			if !h.has(want) {
 				t.Errorf("webhook never got %q: %v", want, h.titles)
 			}

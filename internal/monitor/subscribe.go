@@ -8,12 +8,13 @@ import (
 	"strings"
 
 	"zhsj/internal/events"
+	"zhsj/internal/iam"
 	"zhsj/internal/notify"
 	"zhsj/internal/store"
 )
 
 // Subscribed lists the events of other modules that the monitor turns into notifications.
-var Subscribed = []string{"quality.rule.below_threshold", "iam.login.risk", "dataset.ingest.failed"}
+var Subscribed = []string{"quality.rule.below_threshold", "iam.login.risk", "dataset.ingest.failed", "sso.binding.requested"}
 
 // eventTemplates render those events in Chinese: title, severity and the payload fields
 // worth showing, with their names.
@@ -27,11 +28,10 @@ var eventTemplates = map[string]struct {
 		[][2]string{{"user", "用户"}, {"account", "账号"}, {"kind", "风险类型"}, {"ip", "来源 IP"}, {"detail", "说明"}}},
 	"dataset.ingest.failed": {"【数据接入】数据接入失败", notify.SeverityWarning,
 		[][2]string{{"dataset", "数据集"}, {"run", "接入批次"}, {"run_id", "接入批次"}, {"error", "失败原因"}, {"reason", "失败原因"}}},
+	"sso.binding.requested": {"【统一身份】合作平台账号等待绑定审核", notify.SeverityInfo,
+		[][2]string{{"connector", "合作平台连接"}, {"region", "所属区划"}}},
 }
 
-// riskKinds name iam.login.risk kinds.
-var riskKinds = map[string]string{"new_ip": "新的登录地点", "brute_force": "口令暴力尝试", "locked": "账号被锁定",
-	"off_hours": "非工作时间登录", "impossible_travel": "异地快速切换"}
 
 // eventChannelsKey holds the channels (comma separated ids) that get module events; unset or
 // empty: every enabled channel.
@@ -125,8 +125,8 @@ func eventValue(name, key string, v any) string {
 		}
 		return fmt.Sprint(x)
 	case string:
-		if name == "iam.login.risk" && key == "kind" && riskKinds[x] != "" {
-			return riskKinds[x]
+		if name == "iam.login.risk" && key == "kind" && iam.RiskNames[x] != "" {
+			return iam.RiskNames[x]
 		}
 		return x
 	case nil:
