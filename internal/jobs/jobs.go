@@ -586,3 +586,15 @@ func instanceID() string {
 	rand.Read(b[:])
 	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
+
+// Prune deletes the records of finished runs: successful ones started before okBefore, failed
+// ones (what inspections look for) started before failedBefore. A running run is never
+// deleted. It returns how many went.
+func (s *Scheduler) Prune(ctx context.Context, okBefore, failedBefore time.Time) (int64, error) {
+	res, err := s.db.Exec(ctx, `DELETE FROM job_runs WHERE (status = ? AND started_at < ?) OR (status = ? AND started_at < ?)`,
+		StatusSucceeded, okBefore, StatusFailed, failedBefore)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

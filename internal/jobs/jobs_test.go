@@ -358,3 +358,36 @@ func TestRegisterRejectsBadSpec(t *testing.T) {
 		}()
 	}
 }
+
+// TestPruneKeepsRunningAndRecentRuns: old successes go first, failures later, a run in
+// progress never.
+func TestPruneKeepsRunningAndRecentRuns(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := store.Now()
+		for _, r := range []struct {
+			status string
+			age    time.Duration
+		}{
+			{jobs.StatusSucceeded, 40 * 24 * time.Hour}, {jobs.StatusSucceeded, 10 * 24 * time.Hour},
+			{jobs.StatusFailed, 40 * 24 * time.Hour}, {jobs.StatusFailed, 200 * 24 * time.Hour},
+			{"running", 300 * 24 * time.Hour},
+		} {
+			if _, err := db.Exec(ctx, `INSERT INTO job_runs(job, trigger_kind, instance, status, started_at) VALUES ('demo.x', 'schedule', 't', ?, ?)`,
+				r.status, now.Add(-r.age)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := jobs.New(db, jobs.Options{Logger: quiet})
+		n, err := s.Prune(ctx, now.AddDate(0, 0, -30), now.AddDate(0, 0, -180))
+		if err != nil || n != 2 {
+			t.Fatalf("pruned %d: %v", n, err)
+		}
+		var left []string
+		db.Select(ctx, &left, `SELECT status FROM job_runs ORDER BY started_at`)
+		if strings.Join(left, ",") != "running,failed,succeeded" {
+			t.Fatalf("left: %v", left)
+		}
+	})
+}
