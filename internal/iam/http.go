@@ -332,14 +332,14 @@ func (s *Service) apiExportUsers(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, web.Errorf(http.StatusBadRequest, "export_too_large", "符合条件的用户有 %d 个，超过单次导出上限 %d，请缩小筛选范围", list.Total, maxExport))
 		return
 	}
-	t := report.Table{Title: "用户清单", Columns: []string{"账号", "姓名", "手机号（脱敏）", "部门", "区划", "状态", "角色", "最近登录", "创建时间"},
+	t := report.Table{Title: "用户清单", Columns: []string{"账号", "姓名", "手机号（脱敏）", "身份证号（脱敏）", "部门", "区划", "状态", "角色", "最近登录", "创建时间"},
 		Meta: []string{"导出人：" + p.Account, "导出时间：" + time.Now().In(web.Shanghai()).Format("2006-01-02 15:04:05")}}
 	for _, u := range list.Items {
 		var last any = ""
 		if u.LastLoginAt != nil {
 			last = *u.LastLoginAt
 		}
-		t.Rows = append(t.Rows, []any{u.Account, u.Name, u.PhoneMask, u.DeptName, u.RegionName, statusName(u.Status), strings.Join(u.Roles, ","), last, u.CreatedAt})
+		t.Rows = append(t.Rows, []any{u.Account, u.Name, u.PhoneMask, u.IDNoMask, u.DeptName, u.RegionName, statusName(u.Status), strings.Join(u.Roles, ","), last, u.CreatedAt})
 	}
 	if err := s.record(r.Context(), s.db, r, audit.Entry{Action: "iam.user.export", ObjectType: "user", Result: "success", Detail: "导出用户 " + strconv.Itoa(len(list.Items)) + " 条"}); err != nil {
 		s.fail(w, r, err)

@@ -15,12 +15,14 @@ import (
 	"zhsj/internal/web"
 )
 
-// User is a user as the console shows it; the phone is masked unless unmasked on purpose.
+// User is a user as the console shows it; the phone is masked unless unmasked on purpose, and
+// the citizen ID number is only ever shown masked.
 type User struct {
 	ID          int64      `db:"id" json:"id"`
 	Account     string     `db:"account" json:"account"`
 	Name        string     `db:"name" json:"name"`
 	PhoneMask   string     `db:"phone_mask" json:"phone"`
+	IDNoMask    string     `db:"id_no_mask" json:"id_no"`
 	DeptID      *int64     `db:"dept_id" json:"dept_id"`
 	DeptName    string     `db:"dept_name" json:"dept_name"`
 	RegionCode  string     `db:"region_code" json:"region_code"`
@@ -40,6 +42,7 @@ type UserInput struct {
 	Account    string     `json:"account"`
 	Name       string     `json:"name"`
 	Phone      string     `json:"phone"`
+	IDNo       string     `json:"id_no"` // 身份证号; sealed, blind-indexed and masked, never returned
 	DeptID     int64      `json:"dept_id"`
 	RegionCode string     `json:"region_code"`
 	ExpiresAt  *time.Time `json:"expires_at"`
@@ -61,7 +64,7 @@ func maskPhone(p string) string {
 // userCols are the scope columns of the users table (alias u).
 var userCols = Cols{Region: "u.region_code", Dept: "u.dept_id", Owner: "u.id"}
 
-const userSelect = `SELECT u.id, u.account, u.name, u.phone_mask, u.dept_id, COALESCE(d.name, '') AS dept_name, u.region_code, r.name AS region_name,
+const userSelect = `SELECT u.id, u.account, u.name, u.phone_mask, u.id_no_mask, u.dept_id, COALESCE(d.name, '') AS dept_name, u.region_code, r.name AS region_name,
 	u.status, u.expires_at, u.must_change_password, u.locked_until, u.last_login_at, u.created_at
 	FROM users u JOIN regions r ON r.code = u.region_code LEFT JOIN departments d ON d.id = u.dept_id`
 
@@ -155,6 +158,15 @@ func (s *Service) validateUser(ctx context.Context, q store.Q, p *Principal, in 
 	in.Name = strings.TrimSpace(in.Name)
 	in.Phone = strings.TrimSpace(in.Phone)
 	fields := map[string]string{}
+	if strings.TrimSpace(in.IDNo) != "" {
+		id, err := NormalizeIDNo(in.IDNo)
+		if err != nil {
+			fields["id_no"] = "身份证号不正确：" + err.Error()
+		}
+		in.IDNo = id
+	} else {
+		in.IDNo = ""
+	}
 	if creating && !accountRe.MatchString(in.Account) {
 		fields["account"] = "账号须以字母开头，3–32 位字母、数字、下划线、点或横线"
 	}
@@ -190,7 +202,7 @@ func (s *Service) validateUser(ctx context.Context, q store.Q, p *Principal, in 
 
 func joinFields(m map[string]string) string {
 	var parts []string
-	for _, k := range []string{"account", "name", "phone", "region_code", "dept_id", "roles", "password"} {
+	for _, k := range []string{"account", "name", "phone", "id_no", "region_code", "dept_id", "roles", "password"} {
 		if v, ok := m[k]; ok {
 			parts = append(parts, v)
 		}
@@ -242,6 +254,10 @@ func (s *Service) CreateUser(ctx context.Context, r *http.Request, p *Principal,
 			}
 			phoneIdx = gm.BlindIndex(s.keys, gm.PurposePhone, in.Phone)
 		}
+		idEnc, idIdx, err := s.sealIDNo(in.IDNo)
+		if err != nil {
+			return err
+		}
 		var dept any
 		if in.DeptID != 0 {
 			dept = in.DeptID
@@ -250,10 +266,10 @@ func (s *Service) CreateUser(ctx context.Context, r *http.Request, p *Principal,
 		if p.UserID != 0 {
 			creator = p.UserID
 		}
-		id, err = store.InsertID(ctx, tx, `INSERT INTO users(account, name, phone_enc, phone_idx, phone_mask, dept_id, region_code, status, expires_at,
+		id, err = store.InsertID(ctx, tx, `INSERT INTO users(account, name, phone_enc, phone_idx, phone_mask, id_no_enc, id_no_idx, id_no_mask, dept_id, region_code, status, expires_at,
 			password_hash, password_changed_at, must_change_password, created_by, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)`,
-			in.Account, in.Name, phoneEnc, phoneIdx, maskPhone(in.Phone), dept, in.RegionCode, in.ExpiresAt, hash, changed, must, creator, now, now)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)`,
+			in.Account, in.Name, phoneEnc, phoneIdx, maskPhone(in.Phone), idEnc, idIdx, MaskIDNo(in.IDNo), dept, in.RegionCode, in.ExpiresAt, hash, changed, must, creator, now, now)
 		if err != nil {
 			return err
 		}
@@ -272,8 +288,12 @@ func (s *Service) CreateUser(ctx context.Context, r *http.Request, p *Principal,
 				return err
 			}
 		}
+		detail := fmt.Sprintf("创建用户 %s（%s），区划 %s，角色 %s", in.Account, in.Name, in.RegionCode, strings.Join(in.Roles, ","))
+		if in.IDNo != "" {
+			detail += "，身份证号 " + MaskIDNo(in.IDNo) // masked: audit never holds the number
+		}
 		return s.record(ctx, tx, r, audit.Entry{Action: "iam.user.create", ObjectType: "user", ObjectID: idStr(id), Result: "success", RegionCode: in.RegionCode,
-			Detail: fmt.Sprintf("创建用户 %s（%s），区划 %s，角色 %s", in.Account, in.Name, in.RegionCode, strings.Join(in.Roles, ","))})
+			Detail: detail})
 	})
 	return id, err
 }
@@ -306,13 +326,37 @@ func (s *Service) UpdateUser(ctx context.Context, r *http.Request, p *Principal,
 			set += `, phone_enc = ?, phone_idx = ?, phone_mask = ?`
 			args = append(args, enc, gm.BlindIndex(s.keys, gm.PurposePhone, in.Phone), maskPhone(in.Phone))
 		}
+		detail := fmt.Sprintf("修改用户 %s 资料：姓名 %s，区划 %s，部门 %d", cur.Account, in.Name, in.RegionCode, in.DeptID)
+		if in.IDNo != "" { // empty leaves the ID number unchanged, like the phone
+			enc, idx, err := s.sealIDNo(in.IDNo)
+			if err != nil {
+				return err
+			}
+			set += `, id_no_enc = ?, id_no_idx = ?, id_no_mask = ?`
+			args = append(args, enc, idx, MaskIDNo(in.IDNo))
+			detail += "，身份证号改为 " + MaskIDNo(in.IDNo)
+		}
 		if _, err := tx.Exec(ctx, `UPDATE users SET `+set+` WHERE id = ?`, append(args, id)...); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, r, audit.Entry{Action: "iam.user.update", ObjectType: "user", ObjectID: idStr(id), Result: "success", RegionCode: in.RegionCode,
-			Detail: fmt.Sprintf("修改用户 %s 资料：姓名 %s，区划 %s，部门 %d", cur.Account, in.Name, in.RegionCode, in.DeptID)})
+			Detail: detail})
 	})
 }
+
+// sealIDNo seals a normalised ID number and computes its blind index (nil for none).
+func (s *Service) sealIDNo(id string) (enc []byte, idx any, err error) {
+	if id == "" {
+		return nil, nil, nil
+	}
+	if enc, err = s.keys.Seal(gm.PurposeIDNo, []byte(id)); err != nil {
+		return nil, nil, err
+	}
+	return enc, IDNoIndex(s.keys, id), nil
+}
+
+// IDNoIndex is the blind index of a normalised ID number (column users.id_no_idx).
+func IDNoIndex(k gm.Keyring, id string) string { return gm.BlindIndex(k, gm.PurposeIDNo, id) }
 
 // guardAdminAccount refuses web changes to a 三员 account's profile, status or password:
 // otherwise one administrator could take over another's account. Such accounts are

@@ -24,10 +24,11 @@ const purposeConnectorSecret = "sso.connector_secret"
 const (
 	RuleAccount  = "account"  // same account name, automatically
 	RulePhone    = "phone"    // same mobile number (blind index), automatically
+	RuleIDNo     = "id_no"    // same citizen ID number (身份证号, blind index), automatically
 	RuleApproval = "approval" // an administrator approves each binding
 )
 
-var ruleNames = map[string]string{RuleAccount: "账号相同自动绑定", RulePhone: "手机号相同自动绑定", RuleApproval: "管理员审核绑定"}
+var ruleNames = map[string]string{RuleAccount: "账号相同自动绑定", RulePhone: "手机号相同自动绑定", RuleIDNo: "身份证号相同自动绑定", RuleApproval: "管理员审核绑定"}
 
 // ConnectorRow is one partner platform's configuration.
 type ConnectorRow struct {
@@ -177,7 +178,7 @@ func (s *Service) validateConnector(ctx context.Context, p *iam.Principal, in *C
 		f["kind"] = "类型须为 oidc、oauth2、cas 或 ticket"
 	}
 	if _, ok := ruleNames[in.BindingRule]; !ok {
-		f["binding_rule"] = "绑定规则须为 account、phone 或 approval"
+		f["binding_rule"] = "绑定规则须为 account、phone、id_no 或 approval"
 	}
 	if in.RegionCode == "" {
 		in.RegionCode = p.Region

@@ -284,8 +284,10 @@ func maskPhone(p string) string {
 const notAdmin = `NOT EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = users.id AND r.admin_kind <> '')`
 
 // bind finds or creates the binding of a partner user. An unknown user is matched by the
-// connector's rule (same account or same mobile number, only when exactly one active
-// account matches); otherwise the binding waits for an administrator's approval.
+// connector's rule (same account, same mobile number or same citizen ID number, only when
+// exactly one active account matches); otherwise the binding waits for an administrator's
+// approval. The ID number is normalised as iam stores it (15 digits → 18, x → X, full-width
+// folded) and compared through its blind index; an invalid one matches nothing.
 func (s *Service) bind(ctx context.Context, r *http.Request, row *ConnectorRow, id connector.Identity) (*Binding, error) {
 	get := func() (*Binding, error) {
 		var b Binding
@@ -322,6 +324,11 @@ func (s *Service) bind(ctx context.Context, r *http.Request, row *ConnectorRow, 
 		if len(phone) == 11 {
 			err = s.db.Select(ctx, &matches, `SELECT id FROM users WHERE phone_idx = ? AND status = 'active' AND `+notAdmin, gm.BlindIndex(s.keys, gm.PurposePhone, phone))
 			matchedBy = RulePhone
+		}
+	case RuleIDNo:
+		if idno, nerr := iam.NormalizeIDNo(id.IDNo); nerr == nil {
+			err = s.db.Select(ctx, &matches, `SELECT id FROM users WHERE id_no_idx = ? AND status = 'active' AND `+notAdmin, iam.IDNoIndex(s.keys, idno))
+			matchedBy = RuleIDNo
 		}
 	}
 	if err != nil {
