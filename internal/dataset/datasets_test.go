@@ -88,6 +88,15 @@ func TestEveryDataset(t *testing.T) {
 		"ebike":    {"frame_no": "ABC123456789", "brand": "秦风", "model": "TDT-01", "registration_date": "2024-03-03", "region_code": "雁塔区", "plate_no": "陕A12345", "color": "红", "owner_phone": "13800001234"},
 		"resource": {"resource_code": "R-001", "name": "市场主体登记信息", "owner_system": "登记注册系统", "resource_type": "库表", "record_count": 1000000, "update_cycle": "每日"},
 		"apicall":  {"call_id": "C-0001", "system": "交换平台", "interface_name": "企业信息查询", "called_at": today + "T23:30:00+08:00", "success": "成功", "latency_ms": 120},
+		// The topic libraries' datasets load like the registers, Chinese titles included.
+		"complaint": {"登记编号": "TS2024-000001", "类型": "投诉", "涉及领域": "食品", "被投诉主体统一社会信用代码": producer, "被投诉主体": "测试企业",
+			"来源渠道": "12315热线", "登记日期": "2024-03-15", "办理状态": "已办结", "办结日期": "2024-03-20", "挽回经济损失（元）": 800, "行政区划代码": "雁塔区"},
+		"special_equipment": {"equipment_code": "3110610113201800001", "equipment_type": "电梯", "user_uscc": producer, "user_name": "测试企业",
+			"register_date": "2018-06-01", "next_inspection_date": "2025-06-01", "status": "在用", "region_code": "610113"},
+		"food_licence": {"licence_no": "JY16101130000001", "holder_uscc": producer, "holder_name": "测试餐饮", "business_type": "餐饮服务经营者",
+			"issue_date": "2022-01-10", "expiry_date": "2027-01-09", "status": "有效", "region_code": "610113"},
+		"opinion": {"item_id": "YQ-0001", "title": "某小区电梯频繁故障引关注", "media": "微博", "domain": "特种设备", "sentiment": "负面", "heat": 320,
+			"published_date": "2024-08-08", "region_code": "610113"},
 	}
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		m := newModule(t, db)

@@ -57,6 +57,9 @@ func (m *Module) SeedDemo(ctx context.Context, scale demo.Scale, progress func(s
 	}
 	var out []string
 	for _, d := range All() {
+		if sizes[d.Name] == 0 {
+			continue // no generator here: the topic datasets are filled by the indicator module's demo
+		}
 		task := fmt.Sprintf("演示数据：%s（%s）", d.TitleZh, scale)
 		var done int
 		if err := m.db.Get(ctx, &done, `SELECT COUNT(*) FROM ds_ingest_runs WHERE task_name = ? AND status = 'committed'`, task); err != nil {

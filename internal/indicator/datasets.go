@@ -4,109 +4,15 @@ import (
 	"zhsj/internal/dataset"
 )
 
-// The topic libraries need four datasets the data hub does not hold yet: complaints and
-// reports, the special-equipment registry, food business licences and public-opinion items.
-// The data hub's registry has no public registration API, so they are described here with the
-// same descriptor type (their tables come from migration 0081 and have the data hub's shape);
-// Dataset looks names up in the data hub's registry first and here second.
-var topicDatasets = []*dataset.Dataset{
-	{
-		Name: "complaint", TitleZh: "投诉举报", Table: "ds_complaint", Key: []string{"complaint_no"},
-		Description: "12315 投诉举报：类型、涉及领域、被投诉主体、渠道、登记与办结日期、挽回经济损失",
-		PeriodField: "received_date", NameField: "subject_name", RegionColumn: dataset.ColRegion,
-		ListFields:   []string{"complaint_no", "kind", "domain", "subject_name", "channel", "received_date", "region_code", "status"},
-		FilterFields: []string{"kind", "domain", "status", "channel"},
-		Fields: []dataset.Field{
-			{Name: "complaint_no", TitleZh: "登记编号", Type: dataset.TypeText},
-			{Name: "kind", TitleZh: "类型", Type: dataset.TypeEnum, Enum: []string{"投诉", "举报", "咨询"}},
-			{Name: "domain", TitleZh: "涉及领域", Type: dataset.TypeEnum, Enum: domains},
-			{Name: "subject_uscc", TitleZh: "被投诉主体统一社会信用代码", Type: dataset.TypeUSCC},
-			{Name: "subject_name", TitleZh: "被投诉主体", Type: dataset.TypeText},
-			{Name: "channel", TitleZh: "来源渠道", Type: dataset.TypeEnum, Enum: []string{"12315热线", "全国12315平台", "来信来访", "其他部门转办"}},
-			{Name: "received_date", TitleZh: "登记日期", Type: dataset.TypeDate},
-			{Name: "status", TitleZh: "办理状态", Type: dataset.TypeEnum, Enum: []string{"处理中", "已办结"}},
-			{Name: "closed_date", TitleZh: "办结日期", Type: dataset.TypeDate},
-			{Name: "recovered_amount", TitleZh: "挽回经济损失（元）", Type: dataset.TypeInt},
-			{Name: "region_code", TitleZh: "行政区划代码", Type: dataset.TypeRegion},
-		},
-	},
-	{
-		Name: "special_equipment", TitleZh: "特种设备", Table: "ds_special_equipment", Key: []string{"equipment_code"},
-		Description: "特种设备使用登记：设备代码、种类、使用单位、登记日期、下次检验日期、设备状态",
-		PeriodField: "register_date", NameField: "user_name", RegionColumn: dataset.ColRegion,
-		ListFields:   []string{"equipment_code", "equipment_type", "user_name", "register_date", "next_inspection_date", "region_code", "status"},
-		FilterFields: []string{"equipment_type", "status"},
-		Fields: []dataset.Field{
-			{Name: "equipment_code", TitleZh: "设备代码", Type: dataset.TypeText},
-			{Name: "equipment_type", TitleZh: "设备种类", Type: dataset.TypeEnum, Enum: []string{"锅炉", "压力容器", "电梯", "起重机械", "场（厂）内专用机动车辆", "大型游乐设施", "客运索道", "压力管道"}},
-			{Name: "user_uscc", TitleZh: "使用单位统一社会信用代码", Type: dataset.TypeUSCC},
-			{Name: "user_name", TitleZh: "使用单位", Type: dataset.TypeText},
-			{Name: "register_date", TitleZh: "使用登记日期", Type: dataset.TypeDate},
-			{Name: "next_inspection_date", TitleZh: "下次检验日期", Type: dataset.TypeDate},
-			{Name: "status", TitleZh: "设备状态", Type: dataset.TypeEnum, Enum: []string{"在用", "停用", "报废", "超期未检"}},
-			{Name: "region_code", TitleZh: "行政区划代码", Type: dataset.TypeRegion},
-		},
-	},
-	{
-		Name: "food_licence", TitleZh: "食品经营许可", Table: "ds_food_licence", Key: []string{"licence_no"},
-		Description: "食品经营许可证：许可证编号、经营者、主体业态、发证日期、有效期与状态",
-		PeriodField: "issue_date", NameField: "holder_name", RegionColumn: dataset.ColRegion,
-		ListFields:   []string{"licence_no", "holder_name", "business_type", "issue_date", "expiry_date", "region_code", "status"},
-		FilterFields: []string{"business_type", "status"},
-		Fields: []dataset.Field{
-			{Name: "licence_no", TitleZh: "许可证编号", Type: dataset.TypeText},
-			{Name: "holder_uscc", TitleZh: "经营者统一社会信用代码", Type: dataset.TypeUSCC},
-			{Name: "holder_name", TitleZh: "经营者名称", Type: dataset.TypeText},
-			{Name: "business_type", TitleZh: "主体业态", Type: dataset.TypeEnum, Enum: []string{"食品销售经营者", "餐饮服务经营者", "单位食堂"}},
-			{Name: "issue_date", TitleZh: "发证日期", Type: dataset.TypeDate},
-			{Name: "expiry_date", TitleZh: "有效期至", Type: dataset.TypeDate},
-			{Name: "status", TitleZh: "状态", Type: dataset.TypeEnum, Enum: []string{"有效", "注销", "撤销", "过期"}},
-			{Name: "region_code", TitleZh: "行政区划代码", Type: dataset.TypeRegion},
-		},
-	},
-	{
-		Name: "opinion", TitleZh: "舆情信息", Table: "ds_opinion", Key: []string{"item_id"},
-		Description: "市场监管舆情：标题、媒体类型、涉及领域、情感倾向、热度、发布日期",
-		PeriodField: "published_date", NameField: "title", RegionColumn: dataset.ColRegion,
-		ListFields:   []string{"item_id", "title", "media", "domain", "sentiment", "heat", "published_date", "region_code"},
-		FilterFields: []string{"media", "domain", "sentiment"},
-		Fields: []dataset.Field{
-			{Name: "item_id", TitleZh: "舆情编号", Type: dataset.TypeText},
-			{Name: "title", TitleZh: "标题", Type: dataset.TypeText},
-			{Name: "media", TitleZh: "媒体类型", Type: dataset.TypeEnum, Enum: []string{"新闻网站", "微博", "微信", "短视频", "论坛"}},
-			{Name: "domain", TitleZh: "涉及领域", Type: dataset.TypeEnum, Enum: domains},
-			{Name: "sentiment", TitleZh: "情感倾向", Type: dataset.TypeEnum, Enum: []string{"正面", "中性", "负面"}},
-			{Name: "heat", TitleZh: "热度", Type: dataset.TypeInt},
-			{Name: "published_date", TitleZh: "发布日期", Type: dataset.TypeDate},
-			{Name: "region_code", TitleZh: "行政区划代码", Type: dataset.TypeRegion},
-		},
-	},
-}
+// TopicDatasets names the datasets only the topic libraries read; the data hub registers
+// them (dataset/topics.go) and the demo fills them here.
+var TopicDatasets = []string{"complaint", "special_equipment", "food_licence", "opinion"}
 
-// domains are the business areas complaints and opinion items are classified by.
-var domains = []string{"食品", "药品", "特种设备", "工业产品", "价格", "不正当竞争", "广告", "网络交易", "其他"}
+// Dataset returns the descriptor of a dataset of the data hub.
+func Dataset(name string) (*dataset.Dataset, bool) { return dataset.Get(name) }
 
-// TopicDatasets are the datasets this package describes itself.
-func TopicDatasets() []*dataset.Dataset { return topicDatasets }
-
-// Dataset returns the descriptor of a dataset: the data hub's registry first, then the topic
-// datasets described here.
-func Dataset(name string) (*dataset.Dataset, bool) {
-	if d, ok := dataset.Get(name); ok {
-		return d, true
-	}
-	for _, d := range topicDatasets {
-		if d.Name == name {
-			return d, true
-		}
-	}
-	return nil, false
-}
-
-// Datasets returns every dataset indicators may read, data hub's first.
-func Datasets() []*dataset.Dataset {
-	return append(append([]*dataset.Dataset(nil), dataset.All()...), topicDatasets...)
-}
+// Datasets returns every dataset indicators may read.
+func Datasets() []*dataset.Dataset { return dataset.All() }
 
 func datasetByTable(table string) (*dataset.Dataset, bool) {
 	for _, d := range Datasets() {

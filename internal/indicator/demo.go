@@ -33,9 +33,10 @@ func SeedDemo(ctx context.Context, s *Service, scale string) ([]string, error) {
 		if err := gen.Fill(ctx, s.db, sizes, gen.Options{Source: "demo"}); err != nil {
 			return nil, err
 		}
-		for _, d := range topicDatasets {
-			if n, ok := sizes[d.Name]; ok {
-				out = append(out, fmt.Sprintf("  %s：%d 条演示数据", d.TitleZh, n))
+		for _, name := range TopicDatasets {
+			if n, ok := sizes[name]; ok {
+				ds, _ := Dataset(name)
+				out = append(out, fmt.Sprintf("  %s：%d 条演示数据", ds.TitleZh, n))
 			}
 		}
 	}

@@ -3,7 +3,7 @@
 -- reports, the special-equipment registry, food business licences and public-opinion items.
 -- Same shape as the data hub's tables (natural key unique, region_code for data scope, dates as
 -- YYYY-MM-DD text, source / row_hash / first-seen / last-updated / last run) so that they can be
--- moved into the data hub's registry unchanged. Described in internal/indicator/datasets.go.
+-- moved into the data hub's registry unchanged. Described in internal/dataset/topics.go.
 
 -- 投诉举报 complaint
 CREATE TABLE ds_complaint (
