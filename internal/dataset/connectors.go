@@ -342,17 +342,13 @@ func (m *Module) runDueConnectors(ctx context.Context, run *jobs.Run) error {
 		if !c.Enabled || c.Schedule == "" {
 			continue
 		}
-		sched, err := jobs.ParseSpec(c.Schedule)
-		if err != nil {
-			continue
-		}
 		last := c.CreatedAt
 		var lastStart sql.NullTime
 		m.db.QueryRow(ctx, `SELECT MAX(started_at) FROM ds_ingest_runs WHERE connector_id = ?`, c.ID).Scan(&lastStart)
 		if lastStart.Valid {
 			last = lastStart.Time
 		}
-		if sched.Next(last).After(now) {
+		if !connectorDue(c.Schedule, last, now) {
 			continue
 		}
 		res, err := m.RunConnector(ctx, c.ID, ScheduleScheduled, iam.System(), nil)
@@ -373,6 +369,16 @@ func (m *Module) runDueConnectors(ctx context.Context, run *jobs.Run) error {
 }
 
 // RegisterJobs registers the module's scheduled work.
+// connectorDue reports whether a connector with cron spec, last started at last, is due at
+// now. Cron fields are Beijing time, as for every other job: "0 0 2 * * *" is 02:00 CST.
+func connectorDue(spec string, last, now time.Time) bool {
+	sched, err := jobs.ParseSpec(spec)
+	if err != nil {
+		return false
+	}
+	return !sched.Next(last.In(jobs.Shanghai)).After(now)
+}
+
 func (m *Module) RegisterJobs(s *jobs.Scheduler) {
 	s.Register("dataset.connectors", "数据源连接定时拉取", "0 * * * * *", m.runDueConnectors)
 	s.Register("dataset.uploads.prune", "清理 30 天前的上传文件", "0 40 3 * * *", func(ctx context.Context, run *jobs.Run) error {

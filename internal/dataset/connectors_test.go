@@ -292,3 +292,24 @@ func TestConnectorSchedule(t *testing.T) {
 	}
 	t.Fatal("scheduled connector did not run")
 }
+
+// TestConnectorScheduleIsBeijingTime: "0 0 2 * * *" means 02:00 in Beijing (18:00 UTC the day
+// before), like the cron expressions of every other job.
+func TestConnectorScheduleIsBeijingTime(t *testing.T) {
+	last := time.Date(2026, 1, 1, 17, 30, 0, 0, time.UTC) // 01:30 CST on 1-2
+	for _, c := range []struct {
+		now time.Time
+		due bool
+	}{
+		{time.Date(2026, 1, 1, 17, 59, 0, 0, time.UTC), false}, // 01:59 CST
+		{time.Date(2026, 1, 1, 18, 0, 30, 0, time.UTC), true},  // 02:00:30 CST
+		{time.Date(2026, 1, 2, 1, 59, 0, 0, time.UTC), true},   // 09:59 CST: overdue, still due
+	} {
+		if got := connectorDue("0 0 2 * * *", last, c.now); got != c.due {
+			t.Errorf("at %s: due %v, want %v", c.now, got, c.due)
+		}
+	}
+	if connectorDue("bad cron", last, last.Add(time.Hour)) {
+		t.Error("a bad spec is due")
+	}
+}

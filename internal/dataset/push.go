@@ -139,15 +139,25 @@ func decodeBatch(body []byte) ([]map[string]any, error) {
 
 // ---- connector API and page ----
 
+// readableConnectors keeps the connectors of datasets the caller may read: a connector's
+// address and mapping describe its dataset.
+func readableConnectors(r *http.Request, cs []Connector) []Connector {
+	out := []Connector{}
+	for _, c := range cs {
+		if d, ok := Get(c.Dataset); ok && caller(r).Can(d.ReadPermission()) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func (m *Module) apiConnectors(w http.ResponseWriter, r *http.Request) {
 	cs, err := m.Connectors(r.Context())
 	if err != nil {
 		web.Fail(w, r, err)
 		return
 	}
-	if cs == nil {
-		cs = []Connector{}
-	}
+	cs = readableConnectors(r, cs)
 	web.JSON(w, http.StatusOK, map[string]any{"items": cs})
 }
 
@@ -179,6 +189,15 @@ func (m *Module) apiRunConnector(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
+	c, err := m.GetConnector(r.Context(), m.db, id)
+	if err != nil {
+		web.Fail(w, r, err)
+		return
+	}
+	if d, ok := Get(c.Dataset); !ok || !caller(r).Can(d.ReadPermission()) {
+		web.Fail(w, r, web.Errorf(http.StatusForbidden, "forbidden", "无权运行该连接：需要“查看数据集：%s”权限", c.Dataset))
+		return
+	}
 	res, err := m.RunConnector(r.Context(), id, ScheduleManual, caller(r), r)
 	if res == nil {
 		web.Fail(w, r, err)
@@ -198,6 +217,7 @@ func (m *Module) pageConnectors(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
+	cs = readableConnectors(r, cs)
 	for i := range cs {
 		var last *int64
 		m.db.Get(r.Context(), &last, `SELECT MAX(id) FROM ds_ingest_runs WHERE connector_id = ?`, cs[i].ID)
