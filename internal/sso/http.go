@@ -550,6 +550,9 @@ func (s *Service) LoginLinks(ctx context.Context, next string) []iam.LoginLink {
 	}
 	var out []iam.LoginLink
 	for _, c := range rows {
+		if !connector.CanStartLogin(c.Kind, []byte(c.ConfigRaw)) {
+			continue
+		}
 		out = append(out, iam.LoginLink{Name: c.Name, URL: "/sso/connectors/" + c.ID + "/login?next=" + url.QueryEscape(safeNext(next))})
 	}
 	return out

@@ -248,3 +248,13 @@ func httpError(what string, resp *http.Response, body []byte) error {
 	}
 	return fmt.Errorf("%s 失败：HTTP %d %s", what, resp.StatusCode, b)
 }
+
+// CanStartLogin reports whether a login can start at zhsj for a connector of kind with config:
+// a ticket-exchange partner without an authorize_url only sends users in from its own portal.
+func CanStartLogin(kind string, config []byte) bool {
+	if kind != KindTicket {
+		return true
+	}
+	var c TicketConfig
+	return json.Unmarshal(config, &c) == nil && c.AuthorizeURL != ""
+}

@@ -108,3 +108,20 @@ func FuzzLookup(f *testing.F) {
 		}
 	})
 }
+
+func TestCanStartLogin(t *testing.T) {
+	for _, c := range []struct {
+		kind, config string
+		want         bool
+	}{
+		{KindOIDC, `{"issuer":"https://idp.example"}`, true},
+		{KindCAS, `{"server_url":"https://cas.example/cas"}`, true},
+		{KindTicket, `{"validate_url":"https://p.example/v","authorize_url":"https://p.example/a"}`, true},
+		{KindTicket, `{"validate_url":"https://p.example/v"}`, false}, // users only arrive from the partner's portal
+		{KindTicket, `not json`, false},
+	} {
+		if got := CanStartLogin(c.kind, []byte(c.config)); got != c.want {
+			t.Errorf("%s %s: %v", c.kind, c.config, got)
+		}
+	}
+}
