@@ -70,6 +70,7 @@ func init() {
 	wire("ops", 60, func(ctx context.Context, a *App) (module, fs.FS, error) {
 		s := opsService(a)
 		s.RegisterJobs(a.Jobs)
+		s.SetScheduler(a.Jobs)
 		return s, ops.Templates(), nil
 	})
 	wire("inspect", 61, func(ctx context.Context, a *App) (module, fs.FS, error) {

@@ -146,6 +146,13 @@ func (p *Principal) widestRank() int {
 	return r
 }
 
+// ProvinceWide reports whether the principal's data scope is the whole province (no row
+// filter): what platform-wide operations (monitoring, jobs) require.
+func (p *Principal) ProvinceWide() bool {
+	where, _ := p.Filter(Cols{})
+	return where == "1=1"
+}
+
 // WithinJurisdiction reports whether region path rp lies inside the principal's jurisdiction.
 func (p *Principal) WithinJurisdiction(rp string) bool {
 	return p != nil && p.RegionPath != "" && strings.HasPrefix(rp, p.RegionPath)

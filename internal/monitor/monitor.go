@@ -196,10 +196,7 @@ func (s *Service) Menu() []web.MenuItem {
 // provinceWide reports whether the caller's data scope covers the whole province. Monitoring
 // objects belong to the provincial platform, not to a region: only callers whose scope is the
 // whole province see or change them (fails closed, like every other scope check).
-func provinceWide(r *http.Request) bool {
-	where, _ := iam.FromContext(r.Context()).Filter(iam.Cols{})
-	return where == "1=1"
-}
+func provinceWide(r *http.Request) bool { return iam.FromContext(r.Context()).ProvinceWide() }
 
 func requireScope(w http.ResponseWriter, r *http.Request) bool {
 	if provinceWide(r) {

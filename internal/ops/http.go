@@ -28,6 +28,8 @@ func (s *Service) Permissions() []web.Perm {
 		{Code: PermBackupRead, Name: "查看备份记录与备份策略", Group: "运维中心"},
 		{Code: PermBackupWrite, Name: "执行备份、恢复验证，修改备份策略", Group: "运维中心"},
 		{Code: PermReleaseRead, Name: "查看版本发布记录", Group: "运维中心"},
+		{Code: PermJobsRead, Name: "查看定时任务与运行记录", Group: "运维中心"},
+		{Code: PermJobsRun, Name: "立即运行、暂停与恢复定时任务", Group: "运维中心"},
 	}
 }
 
@@ -36,6 +38,7 @@ func (s *Service) Menu() []web.MenuItem {
 	return []web.MenuItem{
 		{Group: "运维中心", Title: "备份与恢复", Path: "/ops/backups", Permission: PermBackupRead, Order: 60},
 		{Group: "运维中心", Title: "版本发布记录", Path: "/ops/releases", Permission: PermReleaseRead, Order: 61},
+		{Group: "运维中心", Title: "定时任务", Path: "/ops/jobs", Permission: PermJobsRead, Order: 62},
 	}
 }
 
@@ -50,6 +53,10 @@ func (s *Service) Routes() []web.Route {
 		{Method: "GET", Pattern: "/api/v1/ops/backup-settings", Permission: PermBackupRead, Summary: "查看备份策略", Handler: s.getSettings},
 		{Method: "PUT", Pattern: "/api/v1/ops/backup-settings", Permission: PermBackupWrite, Summary: "修改备份策略", Handler: s.putSettings},
 		{Method: "GET", Pattern: "/api/v1/ops/releases", Permission: PermReleaseRead, Summary: "版本发布记录列表", Handler: s.listReleases},
+		{Method: "GET", Pattern: "/ops/jobs", Permission: PermJobsRead, Summary: "定时任务", Handler: s.jobsPage},
+		{Method: "GET", Pattern: "/api/v1/ops/jobs", Permission: PermJobsRead, Summary: "定时任务及最近运行记录（?job= 只看一个任务）", Handler: s.listJobs},
+		{Method: "POST", Pattern: "/api/v1/ops/jobs/{name}/run", Permission: PermJobsRun, Summary: "立即运行定时任务", Handler: s.runJob},
+		{Method: "PUT", Pattern: "/api/v1/ops/jobs/{name}", Permission: PermJobsRun, Summary: "暂停或恢复定时任务（enabled）", Handler: s.setJob},
 	}
 }
 

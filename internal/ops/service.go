@@ -45,6 +45,7 @@ type Service struct {
 	audit *audit.Log
 	opt   UpgradeOptions
 	pages *web.Pages
+	jobs  *jobs.Scheduler // shown on /ops/jobs (SetScheduler)
 }
 
 // New returns the service; opt names the program version, data directory, database URL and
