@@ -154,7 +154,7 @@ func New(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Log
 	})
 	a.Handler = web.Stack(mux, web.StackOptions{
 		TrustProxy: cfg.TrustProxy, MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLSCert != "", Logger: logger,
-		Observe: a.metrics.observe,
+		Observe: a.metrics.observe, CrossOrigin: web.CrossOriginPatterns(a.Routes),
 	})
 	return a, nil
 }

@@ -71,7 +71,9 @@ func TestMetricsItems(t *testing.T) {
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"route"})
 	reg.MustRegister(requests, duration)
 	// Each inspection run reads the metrics once; a new env is a new run.
-	run := func() *env { return &env{src: Sources{Metrics: func() prometheus.Gatherer { return reg }}, now: time.Now()} }
+	run := func() *env {
+		return &env{src: Sources{Metrics: func() prometheus.Gatherer { return reg }}, now: time.Now()}
+	}
 
 	if r := errorRate(context.Background(), run()); r.Conclusion != Normal || !strings.Contains(r.Measured, "尚无请求") {
 		t.Fatalf("no requests: %+v", r)

@@ -32,7 +32,6 @@ var eventTemplates = map[string]struct {
 		[][2]string{{"connector", "合作平台连接"}, {"region", "所属区划"}}},
 }
 
-
 // eventChannelsKey holds the channels (comma separated ids) that get module events; unset or
 // empty: every enabled channel.
 const eventChannelsKey = "monitor.event_channels"

@@ -48,17 +48,17 @@ func (s *Service) store() storage { return storage{s} }
 func (s *Service) oidcRoutes() []web.Route {
 	h := func(w http.ResponseWriter, r *http.Request) { s.provider.ServeHTTP(w, r) }
 	return []web.Route{
-		{Method: "GET", Pattern: "/.well-known/openid-configuration", Permission: web.Public, Summary: "OpenID Connect 发现文档", Handler: h},
+		{Method: "GET", Pattern: "/.well-known/openid-configuration", Permission: web.Public, Summary: "OpenID Connect 发现文档", Handler: h, CrossOrigin: true},
 		{Method: "GET", Pattern: "/oidc/authorize", Permission: web.Public, Summary: "OpenID Connect 授权端点（已登录时直接返回授权码）", Handler: s.oidcAuthorize},
-		{Method: "POST", Pattern: "/oidc/token", Permission: web.Public, Summary: "OpenID Connect 令牌端点（授权码、刷新令牌）", Handler: h},
-		{Method: "GET", Pattern: "/oidc/userinfo", Permission: web.Public, Summary: "OpenID Connect 用户信息", Handler: h},
-		{Method: "POST", Pattern: "/oidc/userinfo", Permission: web.Public, Summary: "OpenID Connect 用户信息（POST）", Handler: h},
-		{Method: "GET", Pattern: "/oidc/keys", Permission: web.Public, Summary: "OpenID Connect 签名公钥（JWKS）", Handler: h},
+		{Method: "POST", Pattern: "/oidc/token", Permission: web.Public, Summary: "OpenID Connect 令牌端点（授权码、刷新令牌）", Handler: h, CrossOrigin: true},
+		{Method: "GET", Pattern: "/oidc/userinfo", Permission: web.Public, Summary: "OpenID Connect 用户信息", Handler: h, CrossOrigin: true},
+		{Method: "POST", Pattern: "/oidc/userinfo", Permission: web.Public, Summary: "OpenID Connect 用户信息（POST）", Handler: h, CrossOrigin: true},
+		{Method: "GET", Pattern: "/oidc/keys", Permission: web.Public, Summary: "OpenID Connect 签名公钥（JWKS）", Handler: h, CrossOrigin: true},
 		{Method: "GET", Pattern: "/oidc/end_session", Permission: web.Public, Summary: "OpenID Connect 退出端点", Handler: func(w http.ResponseWriter, r *http.Request) {
 			s.provider.ServeHTTP(w, withRequest(w, r))
 		}},
-		{Method: "POST", Pattern: "/oidc/revoke", Permission: web.Public, Summary: "OpenID Connect 令牌撤销", Handler: h},
-		{Method: "POST", Pattern: "/oidc/introspect", Permission: web.Public, Summary: "OpenID Connect 令牌内省", Handler: h},
+		{Method: "POST", Pattern: "/oidc/revoke", Permission: web.Public, Summary: "OpenID Connect 令牌撤销", Handler: h, CrossOrigin: true},
+		{Method: "POST", Pattern: "/oidc/introspect", Permission: web.Public, Summary: "OpenID Connect 令牌内省", Handler: h, CrossOrigin: true},
 		{Method: "GET", Pattern: "/sso/oidc/continue", Permission: web.LoggedIn, Summary: "登录后继续应用的授权请求", Handler: s.oidcContinue},
 		{Method: "GET", Pattern: "/sso/reauth", Permission: web.LoggedIn, Summary: "应用要求重新验证身份", Handler: s.pageReauth},
 		{Method: "POST", Pattern: "/sso/reauth", Permission: web.LoggedIn, Summary: "重新验证身份提交", Handler: s.postReauth},

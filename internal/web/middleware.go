@@ -57,6 +57,9 @@ type StackOptions struct {
 	Logger       *slog.Logger
 	// Observe receives every finished request (for metrics); pattern is the matched route.
 	Observe func(r *http.Request, pattern string, status int, d time.Duration)
+	// CrossOrigin lists method-and-pattern keys exempt from the cross-origin protection
+	// (CrossOriginPatterns of the route table).
+	CrossOrigin []string
 }
 
 // Stack wraps h with request id, client IP, access log, panic recovery, security headers,
@@ -66,6 +69,9 @@ func Stack(h http.Handler, o StackOptions) http.Handler {
 		o.Logger = slog.Default()
 	}
 	cop := http.NewCrossOriginProtection()
+	for _, p := range o.CrossOrigin {
+		cop.AddInsecureBypassPattern(p)
+	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		Fail(w, r, Errorf(http.StatusForbidden, "cross_origin", "跨站请求被拒绝"))
 	}))

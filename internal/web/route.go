@@ -23,6 +23,12 @@ type Route struct {
 	Permission string // a permission code, Public or LoggedIn; never empty
 	Summary    string // Chinese one-liner for the OpenAPI document and the permission catalogue
 	Handler    http.HandlerFunc
+	// CrossOrigin marks an endpoint that browser applications on other origins call with
+	// their own credentials (a client secret, a PKCE verifier, a bearer token), never with
+	// zhsj's session cookie: the OAuth token, user-info, revocation endpoints. It is exempt
+	// from the cross-origin (CSRF) protection, and its handler also answers the CORS
+	// preflight (OPTIONS) of the same path.
+	CrossOrigin bool
 }
 
 // Perm names a permission for the role editor.
@@ -83,7 +89,24 @@ func groupOf(code string) string {
 // Mount registers the routes on mux, wrapping each handler with wrap (which applies the
 // route's permission). Two routes with the same method and pattern panic at start.
 func Mount(mux *http.ServeMux, routes []Route, wrap func(Route) http.Handler) {
+	preflight := map[string]bool{}
 	for _, r := range routes {
 		mux.Handle(r.Method+" "+r.Pattern, wrap(r))
+		if r.CrossOrigin && !preflight[r.Pattern] {
+			preflight[r.Pattern] = true
+			mux.Handle("OPTIONS "+r.Pattern, r.Handler)
+		}
 	}
+}
+
+// CrossOriginPatterns are the method-and-pattern keys of the routes marked CrossOrigin, for
+// StackOptions.CrossOrigin (preflights need none: OPTIONS is a safe method).
+func CrossOriginPatterns(routes []Route) []string {
+	var out []string
+	for _, r := range routes {
+		if r.CrossOrigin {
+			out = append(out, r.Method+" "+r.Pattern)
+		}
+	}
+	return out
 }
