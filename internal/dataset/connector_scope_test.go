@@ -29,7 +29,7 @@ func TestConnectorsFollowDatasetPermission(t *testing.T) {
 			{Name: "许可证接口", Dataset: "licence", Kind: dataset.ConnHTTPPull, Config: dataset.ConnectorConfig{URL: "http://127.0.0.1:9/lic"}},
 		} {
 			res := adm.Do("POST", "/api/v1/connectors", in)
-			if res.Status != 200 {
+			if res.Status != 201 {
 				t.Fatalf("save connector: %d %s", res.Status, res.Body)
 			}
 			if in.Dataset == "enterprise" {

@@ -162,25 +162,9 @@ func (m *Module) apiConnectors(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Module) apiSaveConnector(w http.ResponseWriter, r *http.Request) {
-	var id int64
-	if r.PathValue("id") != "" {
-		var err error
-		if id, err = web.PathInt64(r, "id"); err != nil {
-			web.Fail(w, r, err)
-			return
-		}
-	}
-	var in ConnectorInput
-	if err := web.Decode(r, &in); err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	id, err := m.SaveConnector(r.Context(), r, id, in)
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, map[string]any{"id": id, "message": "已保存"})
+	web.SaveHandler("已保存", func(r *http.Request, id int64, in ConnectorInput) (int64, error) {
+		return m.SaveConnector(r.Context(), r, id, in)
+	})(w, r)
 }
 
 func (m *Module) apiRunConnector(w http.ResponseWriter, r *http.Request) {

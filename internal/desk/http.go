@@ -370,29 +370,9 @@ func (d *Desk) apiArticle(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Desk) apiSaveArticle(w http.ResponseWriter, r *http.Request) {
-	var id int64
-	if r.PathValue("id") != "" {
-		var err error
-		if id, err = web.PathInt64(r, "id"); err != nil {
-			web.Fail(w, r, err)
-			return
-		}
-	}
-	var in ArticleInput
-	if err := web.Decode(r, &in); err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	nid, err := d.SaveArticle(r.Context(), r, principal(r), id, in)
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	status := http.StatusOK
-	if id == 0 {
-		status = http.StatusCreated
-	}
-	web.JSON(w, status, map[string]any{"id": nid, "message": "知识已保存"})
+	web.SaveHandler("知识已保存", func(r *http.Request, id int64, in ArticleInput) (int64, error) {
+		return d.SaveArticle(r.Context(), r, principal(r), id, in)
+	})(w, r)
 }
 
 func (d *Desk) apiFromTicket(w http.ResponseWriter, r *http.Request) {
@@ -447,29 +427,9 @@ func (d *Desk) apiProblem(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Desk) apiSaveProblem(w http.ResponseWriter, r *http.Request) {
-	var id int64
-	if r.PathValue("id") != "" {
-		var err error
-		if id, err = web.PathInt64(r, "id"); err != nil {
-			web.Fail(w, r, err)
-			return
-		}
-	}
-	var in ProblemInput
-	if err := web.Decode(r, &in); err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	nid, err := d.SaveProblem(r.Context(), r, principal(r), id, in)
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	status := http.StatusOK
-	if id == 0 {
-		status = http.StatusCreated
-	}
-	web.JSON(w, status, map[string]any{"id": nid, "message": "问题记录已保存"})
+	web.SaveHandler("问题记录已保存", func(r *http.Request, id int64, in ProblemInput) (int64, error) {
+		return d.SaveProblem(r.Context(), r, principal(r), id, in)
+	})(w, r)
 }
 
 func (d *Desk) apiCandidates(w http.ResponseWriter, r *http.Request) {
@@ -513,25 +473,9 @@ func (d *Desk) apiCalendars(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Desk) apiSaveCalendar(w http.ResponseWriter, r *http.Request) {
-	var id int64
-	if r.PathValue("id") != "" {
-		var err error
-		if id, err = web.PathInt64(r, "id"); err != nil {
-			web.Fail(w, r, err)
-			return
-		}
-	}
-	var in Calendar
-	if err := web.Decode(r, &in); err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	nid, err := d.SaveCalendar(r.Context(), r, id, in)
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, map[string]any{"id": nid, "message": "日历已保存"})
+	web.SaveHandler("日历已保存", func(r *http.Request, id int64, in Calendar) (int64, error) {
+		return d.SaveCalendar(r.Context(), r, id, in)
+	})(w, r)
 }
 
 func (d *Desk) apiSteps(w http.ResponseWriter, r *http.Request) {
@@ -694,27 +638,7 @@ func (d *Desk) apiTrainings(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Desk) apiSaveTraining(w http.ResponseWriter, r *http.Request) {
-	var id int64
-	if r.PathValue("id") != "" {
-		var err error
-		if id, err = web.PathInt64(r, "id"); err != nil {
-			web.Fail(w, r, err)
-			return
-		}
-	}
-	var in TrainingInput
-	if err := web.Decode(r, &in); err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	nid, err := d.SaveTraining(r.Context(), r, principal(r), id, in)
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	status := http.StatusOK
-	if id == 0 {
-		status = http.StatusCreated
-	}
-	web.JSON(w, status, map[string]any{"id": nid, "message": "培训记录已保存"})
+	web.SaveHandler("培训记录已保存", func(r *http.Request, id int64, in TrainingInput) (int64, error) {
+		return d.SaveTraining(r.Context(), r, principal(r), id, in)
+	})(w, r)
 }

@@ -122,3 +122,34 @@ func PathInt64(r *http.Request, name string) (int64, error) {
 func WantsJSON(r *http.Request) bool {
 	return strings.HasPrefix(r.URL.Path, "/api/") || strings.Contains(r.Header.Get("Accept"), "application/json")
 }
+
+// SaveHandler is the handler of a create-or-update route: the route's {id} (absent on the
+// create route) and the JSON body go to save, and the answer carries the record's id and
+// message — 201 Created when a record was created, 200 when one was updated.
+func SaveHandler[In any](message string, save func(r *http.Request, id int64, in In) (int64, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var id int64
+		if r.PathValue("id") != "" {
+			var err error
+			if id, err = PathInt64(r, "id"); err != nil {
+				Fail(w, r, err)
+				return
+			}
+		}
+		var in In
+		if err := Decode(r, &in); err != nil {
+			Fail(w, r, err)
+			return
+		}
+		nid, err := save(r, id, in)
+		if err != nil {
+			Fail(w, r, err)
+			return
+		}
+		status := http.StatusOK
+		if id == 0 {
+			status = http.StatusCreated
+		}
+		JSON(w, status, map[string]any{"id": nid, "message": message})
+	}
+}
