@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -758,24 +759,66 @@ func (s *Service) computeSpecs(ctx context.Context, specs []*Spec, u Unit, runID
 	if u.Kind == "incremental" {
 		sc = u.Scope
 	}
-	var total int64
-	for _, g := range groups {
-		gsc := sc
-		if g.ds.Name != u.Dataset {
-			gsc = Scope{} // reads the changed dataset only in a subquery
+	// The groups are read in parallel (the read pool; a full recompute is dominated by scans)
+	// and written one after the other by this goroutine (one writer); at most `workers`
+	// computed groups wait in memory.
+	type result struct {
+		g    *group
+		cs   []computed
+		read time.Duration
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	todo, done := make(chan *group), make(chan result)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), 4, len(groups)) {
+		wg.Go(func() {
+			for g := range todo {
+				gsc := sc
+				if g.ds.Name != u.Dataset {
+					gsc = Scope{} // reads the changed dataset only in a subquery
+				}
+				t0 := time.Now()
+				cs, err := s.computeGroup(ctx, g, gsc)
+				done <- result{g: g, cs: cs, read: time.Since(t0), err: err}
+			}
+		})
+	}
+	go func() {
+		defer close(todo)
+		for _, g := range groups {
+			select {
+			case todo <- g:
+			case <-ctx.Done():
+				return
+			}
 		}
-		t0 := time.Now()
-		cs, err := s.computeGroup(ctx, g, gsc)
-		if err != nil {
-			return total, err
+	}()
+	go func() { wg.Wait(); close(done) }()
+	var total int64
+	var firstErr error
+	for r := range done {
+		if firstErr != nil {
+			continue // drain the workers
+		}
+		if r.err != nil {
+			firstErr = r.err
+			cancel()
+			continue
 		}
 		t1 := time.Now()
-		n, err := s.write(ctx, cs, runID)
-		s.log.Debug("indicator: group computed", "dataset", g.ds.Name, "codes", g.codes(), "cells", n, "read", t1.Sub(t0), "write", time.Since(t1))
+		n, err := s.write(ctx, r.cs, runID)
+		s.log.Debug("indicator: group computed", "dataset", r.g.ds.Name, "codes", r.g.codes(), "cells", n, "read", r.read, "write", time.Since(t1))
 		if err != nil {
-			return total, err
+			firstErr = err
+			cancel()
+			continue
 		}
 		total += n
+	}
+	if firstErr != nil {
+		return total, firstErr
 	}
 	if u.Kind == "full" {
 		// Values of indicators that no longer exist or are disabled go.
