@@ -19,6 +19,7 @@ import (
 	"zhsj/internal/indicator"
 	"zhsj/internal/indicator/gen"
 	"zhsj/internal/store"
+	"zhsj/internal/store/storetest"
 )
 
 var window = gen.Options{Start: time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC), End: time.Now().UTC()}
@@ -565,4 +566,44 @@ func TestThemeLibraries(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPagesNeedOneReadConnection: every dashboard page, card, chart and table answers with a
+// single read connection. A query issued while a result set is still open needs a second one,
+// and under load requests holding one connection each then wait on each other forever.
+func TestPagesNeedOneReadConnection(t *testing.T) {
+	t.Parallel()
+	e := apptest.New(t, storetest.SQLite(t))
+	e.User("prov", "610000", "analyst")
+	fill(t, e)
+	e.App.DB.Reader().SetMaxOpenConns(1)
+	c := e.Login("prov")
+	done := make(chan error, 1)
+	go func() {
+		for _, p := range dashboard.Pages {
+			for _, path := range append([]string{p.APIPath()}, widgetPaths(p)...) {
+				if res := c.Do("GET", path, nil); res.Status != 200 {
+					done <- fmt.Errorf("%s: %d", path, res.Status)
+					return
+				}
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("a dashboard request waits for a second read connection")
+	}
+}
+
+func widgetPaths(p *dashboard.Page) []string {
+	var out []string
+	for _, w := range p.Widgets {
+		out = append(out, p.APIPath()+"/"+w.ID)
+	}
+	return out
 }

@@ -132,12 +132,14 @@ func (m *Module) query(ctx context.Context, p *iam.Principal, ds *dataset.Datase
 		order = "t.id DESC"
 	}
 	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + ds.Table + " t WHERE " + cond + " ORDER BY " + order + " LIMIT ? OFFSET ?"
+	// The code names first: a query inside the loop over open rows would hold a second read
+	// connection, and concurrent requests holding one each can then wait on each other forever.
+	names := m.codeNames(ctx, cols)
 	rows, err := m.db.Query(ctx, q, append(all, page.Size, page.Offset())...)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer rows.Close()
-	names := m.codeNames(ctx, cols)
 	var out []Record
 	for rows.Next() {
 		vals := make([]any, len(sel))
