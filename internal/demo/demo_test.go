@@ -3,8 +3,10 @@ package demo_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"zhsj/internal/app/apptest"
 	"zhsj/internal/demo"
@@ -55,5 +57,52 @@ func TestSeedIsIdempotentAndRefusesRealData(t *testing.T) {
 	env.DB, env.IAM = e2.App.DB, e2.App.IAM
 	if _, err := demo.Seed(ctx, env); !errors.Is(err, demo.ErrRealData) {
 		t.Fatalf("seeding over real data: %v", err)
+	}
+}
+
+// TestEveryGETWithOneReadConnection opens every page and GET API without path parameters
+// on the demo data, as each built-in role, with the read pool cut to one connection: a query
+// issued while a result set is still open would need a second connection and wait forever
+// (under load, requests holding one connection each would wait on each other).
+func TestEveryGETWithOneReadConnection(t *testing.T) {
+	e := apptest.New(t, storetest.SQLite(t))
+	ctx := context.Background()
+	env := &demo.Env{DB: e.App.DB, IAM: e.App.IAM, Scale: demo.Small, Modules: e.App.Seeders,
+		NewPassword: func(a, n string) string { return "Demo#Pass9x" + strings.ToUpper(a[:1]) + "q7Z" }}
+	if _, err := demo.Seed(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	e.App.DB.Reader().SetMaxOpenConns(1)
+	var clients []*apptest.Client
+	for _, role := range iam.BuiltinRoleCodes() {
+		e.User("g_"+role, "610000", role)
+		clients = append(clients, e.Login("g_"+role))
+	}
+	done := make(chan string, 1)
+	go func() {
+		checked := 0
+		for _, r := range e.App.Routes {
+			if r.Method != "GET" || strings.Contains(r.Pattern, "{") || r.Pattern == "/api/v1/dashboard/events" || r.Pattern == "/logout" {
+				continue
+			}
+			for _, c := range clients {
+				res := c.Do("GET", r.Pattern, nil)
+				if res.Status >= 500 {
+					done <- fmt.Sprintf("GET %s: %d %.300s", r.Pattern, res.Status, res.Body)
+					return
+				}
+				checked++
+			}
+		}
+		t.Logf("%d requests", checked)
+		done <- ""
+	}()
+	select {
+	case msg := <-done:
+		if msg != "" {
+			t.Fatal(msg)
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatal("a request waits for a second read connection (or the sweep is far too slow)")
 	}
 }
