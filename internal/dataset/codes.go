@@ -186,7 +186,10 @@ func (c *Catalog) Lookup(table, value string) (string, bool) {
 	if t == nil {
 		return "", false
 	}
-	v := strings.TrimSpace(width.Narrow.String(value))
+	v := strings.TrimSpace(value)
+	if !plainASCII(v) { // ASCII is narrow already
+		v = strings.TrimSpace(width.Narrow.String(value))
+	}
 	if _, ok := t.byCode[v]; ok {
 		return v, true
 	}

@@ -37,7 +37,7 @@ func TestSchemaMatchesRegistry(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	t.Parallel()
-	want := []string{"enterprise", "licence", "sampling", "supervision", "trace", "ebike", "resource", "apicall"}
+	want := []string{"enterprise", "licence", "sampling", "supervision", "trace", "ebike", "resource", "apicall", "complaint", "special_equipment", "food_licence", "opinion"}
 	if !slices.Equal(Names(), want) {
 		t.Fatalf("names %v", Names())
 	}

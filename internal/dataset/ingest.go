@@ -10,15 +10,16 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"hash/fnv"
 	"io"
 	"maps"
 	"net/http"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"zhsj/internal/audit"
@@ -137,7 +138,7 @@ type Result struct {
 // batchRows bounds the rows written per transaction; stmtRows bounds the rows of one
 // multi-row statement (SQLite allows 32,766 parameters per statement).
 const (
-	batchRows = 4000
+	batchRows = 16000
 	stmtRows  = 500
 )
 
@@ -192,12 +193,14 @@ type runState struct {
 	perSet   map[string]bool
 	src      source
 	now      time.Time
-	hasher   hash.Hash
-	rawBuf   []string
-	unitBuf  []string
 	batch    int
 	pending  int       // input bytes in the pending batch
 	full     *sql.Stmt // prepared full-size upsert
+	flushed  int       // batches committed
+	noPre    bool      // skip the pre-read of stored rows (nothing was found so far)
+	sameDup  int64     // records repeated identically within the source (counted unchanged)
+	pgCols   []string  // PostgreSQL: the column types of the upsert (see pgUpsertSQL)
+	pgSQL    string
 }
 
 type seenKey struct {
@@ -325,7 +328,7 @@ func (m *Module) runSource(ctx context.Context, ds *Dataset, src source, o Optio
 	res := &Result{RunID: o.RunID, Dataset: ds.Name, Status: StatusRunning, Source: src.Describe(), Warnings: map[string]int64{}, start: time.Now()}
 	rs := &runState{m: m, ds: ds, o: o, res: res, upsert: map[int]string{}, seen: map[uint64]seenKey{},
 		started: time.Now(), lastSend: time.Now(), regSet: map[string]bool{}, perSet: map[string]bool{}, src: src,
-		now: m.now(), hasher: sha256.New()}
+		now: m.now()}
 	defer func() {
 		if rs.full != nil {
 			rs.full.Close()
@@ -338,6 +341,11 @@ func (m *Module) runSource(ctx context.Context, ds *Dataset, src source, o Optio
 	if err := rs.loadScope(ctx); err != nil {
 		return m.fail(ctx, ds, o, res, err)
 	}
+	// Indexes deferred by a bulk load whose process died are built again first.
+	if err := m.recoverTable(ctx, ds.Table); err != nil {
+		return m.fail(ctx, ds, o, res, err)
+	}
+	defer m.bulkPragmas(ctx)()
 	if err := ds.resolve(src.Columns(), o.Mapping, &rs.cm); err != nil {
 		return m.fail(ctx, ds, o, res, &fatal{err.Error()})
 	}
@@ -346,8 +354,10 @@ func (m *Module) runSource(ctx context.Context, ds *Dataset, src source, o Optio
 			return m.fail(ctx, ds, o, res, fatalf("缺少必需的列：%s。请检查表头，或在导入时指定列映射", strings.Join(miss, "；")))
 		}
 	}
-	// Two stages: this goroutine reads and validates the next batch while a writer goroutine
-	// commits the previous one (batches stay in order; at most two are in memory).
+	// Four stages, batches in order: this goroutine reads records into chunks; workers (one
+	// per core) parse, validate, seal and hash the chunks; a collector takes them back in
+	// input order (duplicate keys, warnings, batching); the writer commits the batches. The
+	// channels bound what is in memory: a few chunks, and at most two batches.
 	wctx, stopWriter := context.WithCancel(ctx)
 	defer stopWriter()
 	batches := make(chan *batch, 1)
@@ -364,18 +374,82 @@ func (m *Module) runSource(ctx context.Context, ds *Dataset, src source, o Optio
 		}
 		werr <- nil
 	}()
-	send := func() bool {
-		b := &batch{good: rs.good, bad: rs.bad, read: res.Read, offset: src.Offset()}
-		rs.good, rs.bad = make([]goodRow, 0, len(b.good)), nil
-		rs.pending, rs.lastSend = 0, time.Now()
+	nw := max(runtime.GOMAXPROCS(0), 1)
+	work := make(chan *chunk, 2*nw)
+	ordered := make(chan *chunk, 4*nw)
+	var workers sync.WaitGroup
+	for range nw {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			w := &worker{hasher: sha256.New()}
+			for c := range work {
+				rs.validateChunk(w, c)
+				close(c.done)
+			}
+		}()
+	}
+	collected := make(chan bool, 1) // whether the input was collected to its end
+	go func() {
+		var read int64
+		var offset int64
+		send := func(last bool) bool {
+			full := len(rs.good)+len(rs.bad) >= rs.batchSize() || rs.pending > batchBytes
+			b := &batch{good: rs.good, bad: rs.bad, read: read, offset: offset, last: last, full: full}
+			rs.good, rs.bad = make([]goodRow, 0, len(b.good)), nil
+			rs.pending, rs.lastSend = 0, time.Now()
+			select {
+			case batches <- b:
+				return true
+			case <-wctx.Done():
+				return false
+			}
+		}
+		ok := true
+		for c := range ordered {
+			if !ok {
+				continue // the writer failed: drain
+			}
+			<-c.done
+			for i := range c.items {
+				it := &c.items[i]
+				read++
+				rs.pending += it.size
+				rs.accept(it, c)
+				if len(rs.good)+len(rs.bad) >= rs.batchSize() || rs.pending > batchBytes || time.Since(rs.lastSend) > flushEvery {
+					offset = c.offset
+					if !send(false) {
+						ok = false
+						break
+					}
+				}
+			}
+			offset = c.offset
+			if c.last && ok && (len(rs.good) > 0 || len(rs.bad) > 0) {
+				ok = send(true)
+			}
+		}
+		collected <- ok
+	}()
+	var readErr error
+	cur := newChunk(rs.cm, 0)
+	dispatch := func(last bool) bool {
+		c := cur
+		c.offset, c.last = src.Offset(), last
+		c.items = make([]item, len(c.recs))
+		cur = newChunk(rs.cm, len(c.recs))
 		select {
-		case batches <- b:
+		case ordered <- c:
+		case <-wctx.Done():
+			return false
+		}
+		select {
+		case work <- c:
 			return true
 		case <-wctx.Done():
 			return false
 		}
 	}
-	var readErr error
 	for readErr == nil {
 		if err := ctx.Err(); err != nil {
 			readErr = fatalf("导入已取消（已提交的批次保留，重新运行即可补齐）")
@@ -390,26 +464,42 @@ func (m *Module) runSource(ctx context.Context, ds *Dataset, src source, o Optio
 			break
 		}
 		res.Read++
-		for _, v := range rec.vals {
-			rs.pending += len(v)
+		if len(rec.vals) > len(rs.cm.fields) {
+			if err := rs.ds.resolve(rs.src.Columns(), rs.o.Mapping, &rs.cm); err != nil {
+				rec.merr = err.Error()
+			}
+			cur.cm = rs.cm // later records of the chunk may be wider; each maps by its own width
 		}
-		rs.handle(rec)
-		if len(rs.good)+len(rs.bad) >= rs.batchSize() || rs.pending > batchBytes || time.Since(rs.lastSend) > flushEvery {
-			if !send() {
+		cur.recs = append(cur.recs, rec)
+		for _, v := range rec.vals {
+			cur.bytes += len(v)
+		}
+		if len(cur.recs) >= chunkRows || cur.bytes > chunkBytes || time.Since(cur.start) > flushEvery/4 {
+			if !dispatch(false) {
 				break
 			}
 		}
 	}
-	if readErr == nil && (len(rs.good) > 0 || len(rs.bad) > 0) {
-		send()
+	if readErr == nil {
+		dispatch(true) // also when empty: it carries the end of the input
 	}
+	close(work)
+	close(ordered)
+	workers.Wait()
+	<-collected
 	close(batches)
 	writeErr := <-werr
+	res.Unchanged += rs.sameDup
 	if readErr != nil {
 		return m.fail(ctx, ds, o, res, readErr)
 	}
 	if writeErr != nil {
 		return m.fail(ctx, ds, o, res, writeErr)
+	}
+	// The indexes a bulk load deferred (this one's, or a dead one's) are built before the
+	// run commits.
+	if err := m.rebuildIndexes(ctx, ds.Table, o.RunID, nil); err != nil {
+		return m.fail(ctx, ds, o, res, err)
 	}
 	if len(rs.cm.ignored) > 0 {
 		res.Notes = append(res.Notes, "以下列未对应到数据集字段，已忽略："+strings.Join(rs.cm.ignored, "、"))
@@ -481,6 +571,10 @@ func (m *Module) fail(ctx context.Context, ds *Dataset, o Options, res *Result, 
 		msg = "导入失败：" + msg
 	}
 	res.Status, res.Error = StatusFailed, msg
+	// Indexes deferred by this bulk load are built again (the rows it committed stay).
+	if err := m.rebuildIndexes(ctx, ds.Table, res.RunID, func(d *deferredIndexes) bool { return d.RunID != res.RunID && m.ownerAlive(ctx, d) }); err != nil {
+		m.log.Error("dataset: rebuild deferred indexes", "dataset", ds.Name, "run", res.RunID, "err", err)
+	}
 	if res.DurationMS == 0 && !res.start.IsZero() {
 		res.DurationMS = time.Since(res.start).Milliseconds()
 	}
@@ -553,7 +647,12 @@ func (rs *runState) inScope(region string) bool {
 	return strings.HasPrefix(rs.regions[region], rs.scope)
 }
 
-func (rs *runState) batchSize() int { return batchRows }
+func (rs *runState) batchSize() int {
+	if rs.m.batchRows > 0 {
+		return rs.m.batchRows
+	}
+	return batchRows
+}
 
 // stmtSize is the number of rows per multi-row statement.
 func (rs *runState) stmtSize() int {
@@ -565,77 +664,148 @@ func (rs *runState) stmtSize() int {
 }
 
 // fieldRaw collects the raw value of each field from a record: the first non-empty column
-// mapped to it. It returns the values by field index and the unit of the chosen column.
-func (rs *runState) fieldRaw(rec *record) ([]string, []string) {
-	n := len(rs.ds.Fields)
-	if cap(rs.rawBuf) < n {
-		rs.rawBuf, rs.unitBuf = make([]string, n), make([]string, n)
+// mapped to it. It returns the values by field index and the unit of the chosen column, in
+// the buffers rawBuf and unitBuf (grown when needed).
+func fieldRaw(ds *Dataset, cm *colMap, rec *record, rawBuf, unitBuf *[]string) ([]string, []string) {
+	n := len(ds.Fields)
+	if cap(*rawBuf) < n {
+		*rawBuf, *unitBuf = make([]string, n), make([]string, n)
 	}
-	raw, units := rs.rawBuf[:n], rs.unitBuf[:n]
+	raw, units := (*rawBuf)[:n], (*unitBuf)[:n]
 	for i := range raw {
 		raw[i], units[i] = "", ""
 	}
 	for ci, v := range rec.vals {
-		if ci >= len(rs.cm.fields) {
+		if ci >= len(cm.fields) {
 			break
 		}
-		fi := rs.cm.fields[ci]
+		fi := cm.fields[ci]
 		if fi < 0 || raw[fi] != "" || strings.TrimSpace(v) == "" {
 			continue
 		}
-		raw[fi], units[fi] = v, rs.cm.units[ci]
+		raw[fi], units[fi] = v, cm.units[ci]
 	}
 	return raw, units
 }
 
-// handle validates one record into the good or bad batch.
-func (rs *runState) handle(rec *record) {
-	if len(rec.vals) > len(rs.cm.fields) {
-		if err := rs.ds.resolve(rs.src.Columns(), rs.o.Mapping, &rs.cm); err != nil {
-			rs.bad = append(rs.bad, badRow{line: rec.line, qid: rec.qid, errs: []Issue{{Code: IssueUnparseable, Message: err.Error()}}})
-			return
-		}
+// chunkRows and chunkBytes bound the records validated together by one worker (wide
+// records make smaller chunks: at most 6·GOMAXPROCS chunks are in flight).
+const (
+	chunkRows  = 256
+	chunkBytes = 128 << 10
+)
+
+// chunk is a run of consecutive records, validated by one worker and collected in order.
+type chunk struct {
+	recs   []*record
+	items  []item
+	cm     colMap // the column mapping when the chunk was read (it only grows)
+	offset int64  // input bytes read after the chunk
+	last   bool   // the input ends with this chunk
+	bytes  int    // input bytes of the records
+	start  time.Time
+	done   chan struct{}
+}
+
+func newChunk(cm colMap, capacity int) *chunk {
+	return &chunk{recs: make([]*record, 0, max(capacity, 16)), cm: cm, start: time.Now(), done: make(chan struct{})}
+}
+
+// worker is the reusable state of one validating goroutine.
+type worker struct {
+	raw, units []string
+	hasher     hash.Hash
+	buf        []byte
+	sum        [sha256.Size]byte
+}
+
+var sepNull, sepField = []byte{0}, []byte{0x1e}
+
+// fnv64a is FNV-1a of s (hash/fnv without the allocations).
+func fnv64a(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
 	}
-	raw, units := rs.fieldRaw(rec)
-	rawMap := func() map[string]string {
-		m := map[string]string{}
-		for i, v := range raw {
-			if v != "" {
-				m[rs.ds.Fields[i].Name] = v
-			}
-		}
-		if rec.raw != "" {
-			m[rawKey] = rec.raw
-		}
-		return m
+	return h
+}
+
+// item is one record after validation: a bad row, or a good row with its warnings and hashes.
+type item struct {
+	rec     *record
+	bad     *badRow
+	good    goodRow
+	warns   []Issue
+	keyHash uint64 // FNV-1a of the key, for duplicate detection
+	rowHash uint64
+	size    int // input bytes of the record
+}
+
+func (rs *runState) validateChunk(w *worker, c *chunk) {
+	for i, rec := range c.recs {
+		c.items[i] = rs.validateRecord(w, &c.cm, rec)
 	}
+}
+
+// validateRecord parses, validates, seals and hashes one record. It only reads the run's
+// state, so workers run it in parallel.
+func (rs *runState) validateRecord(w *worker, cm *colMap, rec *record) item {
+	it := item{rec: rec}
+	for _, v := range rec.vals {
+		it.size += len(v)
+	}
+	if rec.merr != "" {
+		it.bad = &badRow{line: rec.line, qid: rec.qid, errs: []Issue{{Code: IssueUnparseable, Message: rec.merr}}}
+		return it
+	}
+	raw, units := fieldRaw(rs.ds, cm, rec, &w.raw, &w.units)
+	rawMap := func() map[string]string { return rawMapOf(rs.ds, raw, rec) }
 	if rec.perr != "" {
-		b := badRow{line: rec.line, qid: rec.qid, raw: rawMap(), errs: []Issue{{Code: IssueUnparseable, Title: "整行", Message: rec.perr}}}
-		rs.addBad(b)
-		return
+		b := rs.badRegion(badRow{line: rec.line, qid: rec.qid, raw: rawMap(), errs: []Issue{{Code: IssueUnparseable, Title: "整行", Message: rec.perr}}})
+		it.bad = &b
+		return it
 	}
 	p := parseRecord(rs.ds, rs.cat, raw, units)
 	rs.checkScope(p)
 	key := p.key()
 	if len(p.errs) > 0 {
-		rs.addBad(badRow{line: rec.line, qid: rec.qid, key: keyDisplay(key), region: p.str(ColRegion), raw: rawMap(), errs: p.errs})
+		b := rs.badRegion(badRow{line: rec.line, qid: rec.qid, key: keyDisplay(key), region: p.str(ColRegion), raw: rawMap(), errs: p.errs})
+		it.bad = &b
+		return it
+	}
+	it.warns = p.warns
+	row, h, hexHash := rs.prepare(w, p)
+	it.keyHash, it.rowHash = fnv64a(key), h
+	it.good = goodRow{vals: row, key: key, hash: hexHash, region: p.str(ColRegion), period: p.str(rs.ds.PeriodField), qid: rec.qid}
+	if rs.scope != "" {
+		it.good.raw = rawMap()
+	}
+	return it
+}
+
+// accept takes a validated record into the pending batch, in input order: warnings,
+// duplicate keys within the run.
+func (rs *runState) accept(it *item, c *chunk) {
+	rec := it.rec
+	if it.bad != nil {
+		rs.bad = append(rs.bad, *it.bad)
 		return
 	}
-	for _, w := range p.warns {
+	for _, w := range it.warns {
 		rs.res.Warnings[w.Title+"："+issueLabel(w.Code)]++
 	}
-	row, h, hexHash := rs.prepare(p)
 	if !rs.noDup {
-		kh := fnv.New64a()
-		kh.Write([]byte(key))
-		k := kh.Sum64()
+		k, h := it.keyHash, it.rowHash
 		if prev, dup := rs.seen[k]; dup {
 			if prev.hash == h {
-				rs.res.Unchanged++ // the same record twice in one source: nothing to write
+				rs.sameDup++ // the same record twice in one source: nothing to write
 				rs.res.Warnings["文件内重复记录（内容相同）"]++
 				return
 			}
-			rs.addBad(badRow{line: rec.line, qid: rec.qid, key: keyDisplay(key), region: p.str(ColRegion), raw: rawMap(),
+			var raw, units []string
+			raw, _ = fieldRaw(rs.ds, &c.cm, rec, &raw, &units)
+			rs.addBad(badRow{line: rec.line, qid: rec.qid, key: keyDisplay(it.good.key), region: it.good.region, raw: rawMapOf(rs.ds, raw, rec),
 				errs: []Issue{{Field: strings.Join(rs.ds.Key, ","), Title: "主键", Code: IssueDuplicateKey,
 					Message: fmt.Sprintf("与第 %d 行的主键相同但内容不同（已按先出现的一行写入，请核对后更正或重放本行）", prev.line)}}})
 			return
@@ -646,21 +816,35 @@ func (rs *runState) handle(rec *record) {
 			rs.seen[k] = seenKey{line: int32(rec.line), hash: h}
 		}
 	}
-	g := goodRow{vals: row, key: key, hash: hexHash, region: p.str(ColRegion), period: p.str(rs.ds.PeriodField), qid: rec.qid}
-	if rs.scope != "" {
-		g.raw = rawMap()
-	}
-	rs.good = append(rs.good, g)
+	rs.good = append(rs.good, it.good)
 }
 
-func (rs *runState) addBad(b badRow) {
+// rawMapOf is the record's raw values by field name (what the quarantine keeps).
+func rawMapOf(ds *Dataset, raw []string, rec *record) map[string]string {
+	m := map[string]string{}
+	for i, v := range raw {
+		if v != "" {
+			m[ds.Fields[i].Name] = v
+		}
+	}
+	if rec.raw != "" {
+		m[rawKey] = rec.raw
+	}
+	return m
+}
+
+func (rs *runState) addBad(b badRow) { rs.bad = append(rs.bad, rs.badRegion(b)) }
+
+// badRegion files a bad row under its region, or the writer's when that is unknown or
+// outside the writer's jurisdiction.
+func (rs *runState) badRegion(b badRow) badRow {
 	if b.region == "" || !rs.inScope(b.region) {
 		b.region = rs.o.Principal.Region
 		if b.region == "" {
 			b.region = iam.ProvinceCode
 		}
 	}
-	rs.bad = append(rs.bad, b)
+	return b
 }
 
 // rawKey holds the raw text of a record that could not be parsed.
@@ -766,25 +950,29 @@ func (rs *runState) checkScope(p *parsed) {
 }
 
 // prepare turns a valid record into the upsert's values and its row hash.
-func (rs *runState) prepare(p *parsed) ([]any, uint64, string) {
+func (rs *runState) prepare(w *worker, p *parsed) ([]any, uint64, string) {
 	ds := rs.ds
-	h := rs.hasher
+	h := w.hasher
+	write := func(s string) { w.buf = append(w.buf[:0], s...); h.Write(w.buf) }
 	h.Reset()
-	var vals []any
-	extra := map[string]any{}
+	vals := make([]any, 0, len(ds.Fields)+4)
+	var extra map[string]any
 	for i := range ds.Fields {
 		f := &ds.Fields[i]
 		v := p.vals[f.Name]
 		switch {
 		case f.Extra:
 			if v != nil {
+				if extra == nil {
+					extra = map[string]any{}
+				}
 				extra[f.Name] = v
 			}
 			continue
 		case f.Type.Sealed():
 			if v == nil {
 				vals = append(vals, nil, nil, nil, nil)
-				h.Write([]byte{0})
+				h.Write(sepNull)
 				continue
 			}
 			s := v.(string)
@@ -798,31 +986,35 @@ func (rs *runState) prepare(p *parsed) ([]any, uint64, string) {
 				check = c
 			}
 			vals = append(vals, enc, idx, mask(f.Type, s), check)
-			h.Write([]byte(idx))
+			write(idx)
 		default:
 			vals = append(vals, v)
-			h.Write([]byte(canonical(v)))
+			write(canonical(v))
 		}
-		h.Write([]byte{0x1e})
+		h.Write(sepField)
 	}
 	if ds.ExtraColumn != "" {
+		if extra == nil {
+			extra = map[string]any{} // "{}"
+		}
 		b, _ := json.Marshal(extra) // sorted keys: a stable text
 		vals = append(vals, string(b))
 		h.Write(b)
 	}
-	sum := h.Sum(nil)
+	sum := h.Sum(w.sum[:0])
 	hexSum := hex.EncodeToString(sum[:16])
-	vals = append(vals, rs.o.SourceName, hexSum, rs.now, rs.now, rs.o.RunID)
+	vals = append(vals, hexSum)
 	return vals, binary.BigEndian.Uint64(sum[:8]), hexSum
 }
 
 // upsertSQL builds the batch upsert for n rows: insert new keys, update changed rows only.
+// (Plain ? parameters: modernc.org/sqlite looks numbered ones up by a linear scan per bind.)
 func (rs *runState) upsertSQL(n int) string {
 	if s, ok := rs.upsert[n]; ok {
 		return s
 	}
 	ds := rs.ds
-	cols := append(ds.columns(), ColSource, ColRowHash, ColFirstSeen, ColLastUpdated, ColLastRun)
+	cols := append(ds.columns(), ColRowHash, ColSource, ColFirstSeen, ColLastUpdated, ColLastRun)
 	var b strings.Builder
 	b.WriteString("INSERT INTO " + ds.Table + " (" + strings.Join(cols, ", ") + ") VALUES ")
 	ph := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
@@ -845,19 +1037,30 @@ func (rs *runState) upsertSQL(n int) string {
 		b.WriteString(c + " = excluded." + c)
 	}
 	b.WriteString(" WHERE " + ds.Table + ".row_hash <> excluded.row_hash")
-	s := b.String()
+	s := rs.m.db.Dialect().Rebind(b.String())
 	rs.upsert[n] = s
 	return s
+}
+
+// upsertArgs are the arguments of upsertSQL for rows: each row's values, then the run's
+// source, time and id.
+func (rs *runState) upsertArgs(rows []goodRow) []any {
+	args := make([]any, 0, len(rows)*(len(rows[0].vals)+4))
+	for _, g := range rows {
+		args = append(args, g.vals...)
+		args = append(args, rs.o.SourceName, rs.now, rs.now, rs.o.RunID)
+	}
+	return args
 }
 
 // fullStmt is the full-size upsert, prepared once per run on the writer (never inside a
 // transaction: on SQLite the writer is the transaction's connection). Only worth it when a
 // batch holds several full statements.
 func (rs *runState) fullStmt(ctx context.Context, rows int) (*sql.Stmt, error) {
-	if rs.full != nil || rows < 2*rs.stmtSize() {
+	if rs.full != nil || rows < 2*rs.stmtSize() || rs.pgCols != nil {
 		return rs.full, nil
 	}
-	st, err := rs.m.db.Writer().PrepareContext(ctx, rs.m.db.Dialect().Rebind(rs.upsertSQL(rs.stmtSize())))
+	st, err := rs.m.db.Writer().PrepareContext(ctx, rs.upsertSQL(rs.stmtSize()))
 	if err != nil {
 		return nil, err
 	}
@@ -872,6 +1075,8 @@ type batch struct {
 	bad    []badRow
 	read   int64 // records read so far (for the run row)
 	offset int64 // input bytes read so far
+	last   bool  // the source has ended
+	full   bool  // sent because it was full (not because time passed)
 }
 
 // existingRow is what the table already holds for a key of the batch.
@@ -928,21 +1133,40 @@ func (rs *runState) flush(ctx context.Context, b *batch) error {
 		return nil
 	}
 	res := rs.res
+	noPre := false
 	var up, unch, quar int64
 	regs, pers := map[string]bool{}, map[string]bool{}
 	bad := b.bad
+	if err := rs.loadPGCols(ctx); err != nil {
+		return err
+	}
 	full, err := rs.fullStmt(ctx, len(b.good))
 	if err != nil {
 		return err
 	}
 	err = rs.m.db.InTx(ctx, func(tx *store.Tx) error {
 		up, unch, quar = 0, 0, 0
+		noPre = false
 		clear(regs)
 		clear(pers)
 		bad = b.bad
 		var write []goodRow
 		var resolved []any
-		if len(b.good) > 0 {
+		if rs.flushed == 0 && !b.last && b.full && len(b.good) >= bulkMinRows {
+			if _, err := rs.deferIndexes(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if len(b.good) > 0 && rs.noPre {
+			// Nothing stored was found so far and no jurisdiction is to be checked: the
+			// upsert alone keeps unchanged rows unwritten (row_hash) and counts them.
+			write = b.good
+			for _, g := range b.good {
+				if g.qid != 0 {
+					resolved = append(resolved, g.qid)
+				}
+			}
+		} else if len(b.good) > 0 {
 			have := map[string]existingRow{}
 			for chunk := range slices.Chunk(b.good, rs.stmtSize()) {
 				h, err := rs.existing(ctx, tx, chunk)
@@ -950,6 +1174,9 @@ func (rs *runState) flush(ctx context.Context, b *batch) error {
 					return err
 				}
 				maps.Copy(have, h)
+			}
+			if len(have) == 0 && rs.scope == "" {
+				noPre = true
 			}
 			for _, g := range b.good {
 				if e, ok := have[g.key]; ok {
@@ -972,14 +1199,16 @@ func (rs *runState) flush(ctx context.Context, b *batch) error {
 				}
 			}
 		}
-		for chunk := range slices.Chunk(write, rs.stmtSize()) {
-			args := make([]any, 0, len(chunk)*len(chunk[0].vals))
-			for _, g := range chunk {
-				args = append(args, g.vals...)
-			}
+		size := rs.stmtSize()
+		if rs.pgCols != nil {
+			size = max(len(write), 1) // one statement of arrays for the whole batch
+		}
+		for chunk := range slices.Chunk(write, size) {
 			var r sql.Result
 			var err error
-			if len(chunk) == rs.stmtSize() && full != nil {
+			if rs.pgCols != nil {
+				r, err = tx.Exec(ctx, rs.pgUpsertSQL(), rs.pgUpsertArgs(chunk)...)
+			} else if args := rs.upsertArgs(chunk); len(chunk) == rs.stmtSize() && full != nil {
 				r, err = tx.Stmt(ctx, full).ExecContext(ctx, args...)
 			} else {
 				r, err = tx.Exec(ctx, rs.upsertSQL(len(chunk)), args...)
@@ -1017,6 +1246,8 @@ func (rs *runState) flush(ctx context.Context, b *batch) error {
 	if err != nil {
 		return err
 	}
+	rs.flushed++
+	rs.noPre = rs.noPre || noPre
 	res.Upserted += up
 	res.Unchanged += unch
 	res.Quarantined += quar

@@ -45,6 +45,7 @@ type Module struct {
 	pages     *web.Pages
 	maxUpload int64
 	now       func() time.Time
+	batchRows int // records per batch; 0 = batchRows (tests use small batches)
 
 	bg sync.WaitGroup // background upload runs
 }
@@ -61,7 +62,13 @@ func New(d Deps) *Module {
 }
 
 // Init prepares the database part of the module (code tables); run at every start.
-func (m *Module) Init(ctx context.Context) error { return SeedCodeTables(ctx, m.db) }
+func (m *Module) Init(ctx context.Context) error {
+	if err := SeedCodeTables(ctx, m.db); err != nil {
+		return err
+	}
+	// Indexes deferred by a bulk load that was killed are built again.
+	return m.RecoverIndexes(ctx)
+}
 
 // SetPages gives the module the page renderer.
 func (m *Module) SetPages(p *web.Pages) { m.pages = p }

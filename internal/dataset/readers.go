@@ -35,6 +35,7 @@ type record struct {
 	vals []string // aligned with the source's columns at the time it was read
 	raw  string   // the raw text, when the record could not be parsed
 	perr string   // why it could not be parsed (Chinese)
+	merr string   // why its columns could not be mapped
 	qid  int64    // replay: quarantine row id
 }
 

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"sync"
 
 	"github.com/emmansun/gmsm/sm3"
 	"github.com/emmansun/gmsm/sm4"
@@ -38,9 +39,21 @@ const (
 	PurposeSession = "session"
 )
 
-// SoftKeyring derives per-purpose keys from one master key with HMAC-SM3.
+// SoftKeyring derives per-purpose keys from one master key with HMAC-SM3. The derived keys,
+// the SM4-GCM ciphers and the HMAC states are computed once per purpose and kept (a bulk load
+// seals and indexes hundreds of thousands of values); it is safe for concurrent use.
 type SoftKeyring struct {
 	master []byte
+	keys   sync.Map // purpose → *purposeKeys
+}
+
+// purposeKeys is what one purpose needs, derived once.
+type purposeKeys struct {
+	once    sync.Once
+	err     error
+	derived []byte
+	aeads   sync.Pool // cipher.AEAD under derived[:16]
+	macs    sync.Pool // hash.Hash: HMAC-SM3 under derived
 }
 
 // NewSoftKeyring returns a software keyring; the master key must be at least 32 bytes.
@@ -57,33 +70,78 @@ func (k *SoftKeyring) derive(purpose string) []byte {
 	return m.Sum(nil)
 }
 
-func (k *SoftKeyring) aead(purpose string) (cipher.AEAD, error) {
-	block, err := sm4.NewCipher(k.derive(purpose)[:16])
-	if err != nil {
-		return nil, err
+// forPurpose returns the cached keys of purpose, deriving them on first use.
+func (k *SoftKeyring) forPurpose(purpose string) (*purposeKeys, error) {
+	v, ok := k.keys.Load(purpose)
+	if !ok {
+		v, _ = k.keys.LoadOrStore(purpose, &purposeKeys{})
 	}
-	return cipher.NewGCM(block)
+	pk := v.(*purposeKeys)
+	pk.once.Do(func() {
+		pk.derived = k.derive(purpose)
+		key := pk.derived
+		pk.aeads.New = func() any {
+			block, err := sm4.NewCipher(key[:16])
+			if err != nil {
+				return err
+			}
+			g, err := cipher.NewGCM(block)
+			if err != nil {
+				return err
+			}
+			return g
+		}
+		pk.macs.New = func() any { return hmac.New(sm3.New, key) }
+		// Check once that the cipher can be built, so that errors surface here.
+		switch x := pk.aeads.Get().(type) {
+		case error:
+			pk.err = x
+		default:
+			pk.aeads.Put(x)
+		}
+	})
+	return pk, pk.err
+}
+
+func (pk *purposeKeys) aead() (cipher.AEAD, error) {
+	switch x := pk.aeads.Get().(type) {
+	case error:
+		return nil, x
+	default:
+		return x.(cipher.AEAD), nil
+	}
 }
 
 // Seal implements Keyring.
 func (k *SoftKeyring) Seal(purpose string, plaintext []byte) ([]byte, error) {
-	g, err := k.aead(purpose)
+	pk, err := k.forPurpose(purpose)
 	if err != nil {
 		return nil, err
 	}
-	nonce := make([]byte, g.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
+	g, err := pk.aead()
+	if err != nil {
 		return nil, err
 	}
-	return g.Seal(nonce, nonce, plaintext, []byte(purpose)), nil
+	defer pk.aeads.Put(g)
+	ns := g.NonceSize()
+	out := make([]byte, ns, ns+len(plaintext)+g.Overhead())
+	if _, err := rand.Read(out); err != nil {
+		return nil, err
+	}
+	return g.Seal(out, out, plaintext, []byte(purpose)), nil
 }
 
 // Open implements Keyring.
 func (k *SoftKeyring) Open(purpose string, sealed []byte) ([]byte, error) {
-	g, err := k.aead(purpose)
+	pk, err := k.forPurpose(purpose)
 	if err != nil {
 		return nil, err
 	}
+	g, err := pk.aead()
+	if err != nil {
+		return nil, err
+	}
+	defer pk.aeads.Put(g)
 	if len(sealed) < g.NonceSize() {
 		return nil, errors.New("密文长度错误")
 	}
@@ -92,9 +150,19 @@ func (k *SoftKeyring) Open(purpose string, sealed []byte) ([]byte, error) {
 
 // MAC implements Keyring.
 func (k *SoftKeyring) MAC(purpose string, data []byte) []byte {
-	m := hmac.New(sm3.New, k.derive(purpose))
+	pk, err := k.forPurpose(purpose)
+	if err != nil {
+		// Only the cipher can fail; the MAC key is derived anyway.
+		m := hmac.New(sm3.New, k.derive(purpose))
+		m.Write(data)
+		return m.Sum(nil)
+	}
+	m := pk.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write(data)
-	return m.Sum(nil)
+	sum := m.Sum(nil)
+	pk.macs.Put(m)
+	return sum
 }
 
 // BlindIndex is the hex HMAC-SM3 used to look up a sealed field by its exact value.

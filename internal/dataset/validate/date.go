@@ -47,6 +47,17 @@ func Date(s string) (time.Time, Result) {
 		t = strings.TrimRight(strings.TrimSpace(cnDate.Replace(t)), ":")
 	}
 	var r Result
+	if len(t) == 10 && t[4] == '-' && t[7] == '-' && isDigits(t[:4]) && isDigits(t[5:7]) && isDigits(t[8:]) {
+		// The common "YYYY-MM-DD", without the regular expressions (same result).
+		day, ok := mkDate(atoi(t[:4]), atoi(t[5:7]), atoi(t[8:]))
+		if !ok {
+			return time.Time{}, fail(CodeDateInvalid, "日期不存在："+quote(t))
+		}
+		if day.Year() < minYear || day.Year() > maxYear {
+			return time.Time{}, fail(CodeDateOutOfRange, fmt.Sprintf("日期超出范围（%d–%d年）：%s", minYear, maxYear, quote(t)))
+		}
+		return day, r.finish(formatDate(day, false))
+	}
 	if m := excelRe.FindStringSubmatch(t); m != nil {
 		r.set(ExtraDateSource, "excel_serial")
 		days := atoi(m[1])

@@ -499,3 +499,16 @@ func nextDigit(c byte) string {
 	}
 	return string('0' + (c-'0'+1)%10)
 }
+
+// TestDateFastPath: the plain "YYYY-MM-DD" form (read without regular expressions) gives what
+// the general parser gives for the same date written with slashes.
+func TestDateFastPath(t *testing.T) {
+	for _, s := range []string{"2019-03-05", "2020-02-29", "2019-02-29", "2019-13-01", "2019-00-10", "0999-01-01", "1900-01-01", "2099-12-31", "9999-12-31", "２０１９-０３-０５"} {
+		t1, r1 := Date(s)
+		t2, r2 := Date(strings.ReplaceAll(s, "-", "/"))
+		if !t1.Equal(t2) || r1.Valid != r2.Valid || r1.Normalized != r2.Normalized || len(r1.Errors) != len(r2.Errors) ||
+			(len(r1.Errors) > 0 && r1.Errors[0].Code != r2.Errors[0].Code) || len(r1.Extra) != len(r2.Extra) {
+			t.Errorf("%s: %v %+v; with slashes %v %+v", s, t1, r1, t2, r2)
+		}
+	}
+}
