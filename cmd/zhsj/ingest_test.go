@@ -116,7 +116,7 @@ func TestIngestKilledAndRerun(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	const rows = 8000
+	const rows = 50000 // several 16,000-row batches, so that the kill lands between commits
 	file := enterpriseFile(t, rows)
 	key := strings.Repeat("5a", 32) + "\n"
 	storetest.Dialects(t, func(t *testing.T, crashed store.Options) {
