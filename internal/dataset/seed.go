@@ -470,7 +470,7 @@ func (g *generator) source(name string, n int) *genSource {
 			holder, region := e.uscc, e.region
 			switch x := r.Float64(); {
 			case x < defectRate:
-				holder = validate.MakeUSCC('9', '1', e.region, orgBody("Z", i))
+				holder = validate.MakeUSCC('9', '1', e.region, orgBody("Y", i))
 				defect(i, key, "holder_uscc", DefectReference, "持证企业不在市场主体数据集中")
 			case x < 2*defectRate:
 				holder = badCheckChar(holder)

@@ -103,3 +103,33 @@ func TestSeedDemo(t *testing.T) {
 		}
 	})
 }
+
+// TestGeneratorsAtMediumScale runs every demo-data generator over its medium-scale row count
+// (the API-call log capped at 100,000 rows) without loading: every generated identifier must be
+// well formed (an invalid credit-code body once stopped `zhsj seed --scale medium` at the
+// 326th licence).
+func TestGeneratorsAtMediumScale(t *testing.T) {
+	t.Parallel()
+	sizes := SeedSizes[demo.Medium]
+	g, err := newGenerator(sizes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range All() {
+		n := min(sizes[d.Name], 100_000)
+		if n == 0 {
+			continue
+		}
+		src := g.source(d.Name, n)
+		rows := 0
+		for {
+			if _, err := src.Next(); err != nil {
+				break
+			}
+			rows++
+		}
+		if rows != n {
+			t.Errorf("%s: %d rows of %d", d.Name, rows, n)
+		}
+	}
+}
