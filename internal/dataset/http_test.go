@@ -11,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"zhsj/internal/app/apptest"
 	"zhsj/internal/dataset"
 	"zhsj/internal/dataset/validate"
+	"zhsj/internal/store/storetest"
 )
 
 // upload posts a file as multipart/form-data.
@@ -344,4 +347,31 @@ func TestPushEndpoint(t *testing.T) {
 func httptestRequest() *http.Request {
 	r, _ := http.NewRequest("POST", "http://localhost/", nil)
 	return r
+}
+
+// TestUploadChoosesWorksheet: the upload form's 工作表 field picks the XLSX sheet to read.
+func TestUploadChoosesWorksheet(t *testing.T) {
+	e := apptest.New(t, storetest.SQLite(t))
+	e.User("analyst1", "610000", "analyst")
+	an := e.Login("analyst1")
+	x := excelize.NewFile()
+	x.SetCellValue("Sheet1", "A1", "说明：数据在“企业”工作表")
+	x.NewSheet("企业")
+	recs, _ := csv.NewReader(strings.NewReader(enterpriseCSV())).ReadAll()
+	for r, row := range recs {
+		for i, v := range row {
+			cell, _ := excelize.CoordinatesToCellName(i+1, r+1)
+			x.SetCellValue("企业", cell, v)
+		}
+	}
+	var xb bytes.Buffer
+	x.Write(&xb)
+	res := upload(t, e, an, "/api/v1/datasets/enterprise/ingest?wait=true", "企业.xlsx", xb.String(), map[string]string{"sheet": "企业"})
+	var sum dataset.Result
+	if res.Status != 200 || res.JSON(&sum) != nil || sum.Upserted != 4 || sum.Quarantined != 1 {
+		t.Fatalf("upload with sheet: %d %s", res.Status, res.Body)
+	}
+	if page := an.Do("GET", "/datasets/enterprise/upload", nil); page.Status != 200 || !strings.Contains(string(page.Body), `name="sheet"`) {
+		t.Fatalf("upload page lacks the worksheet field: %d", page.Status)
+	}
 }
