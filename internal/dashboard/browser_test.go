@@ -172,9 +172,12 @@ func TestFilterAndDrillDownInBrowser(t *testing.T) {
 
 	// E-bike search with paging and detail.
 	b.Do(chromedp.Navigate(e.Server.URL+"/dashboard/ebike"), chromedp.WaitVisible(chromedp.CSS("#ebike-brand")),
-		chromedp.SendKeys(chromedp.CSS("#ebike-brand"), "雅迪"), chromedp.Click(chromedp.CSS("#ebike-submit")), chromedp.WaitVisible(chromedp.CSS("#table-search")))
-	if txt := b.Text("#table-search tbody"); !strings.Contains(txt, "雅迪") || strings.Contains(txt, "爱玛") {
-		t.Errorf("e-bike search for 雅迪: %s", txt)
+		chromedp.SendKeys(chromedp.CSS("#ebike-brand"), "雅迪"), chromedp.Click(chromedp.CSS("#ebike-submit")))
+	// The search replaces the table; poll until the unfiltered rows are gone.
+	filtered := `(function(){ var t = document.querySelector('#table-search tbody'); if (!t) return false;
+		var s = t.innerText; return s.indexOf('雅迪') >= 0 && s.indexOf('爱玛') < 0 && s.indexOf('台铃') < 0; })()`
+	if !b.WaitJS(filtered, 15*time.Second) {
+		t.Fatalf("e-bike search for 雅迪: %s", b.Text("#table-search tbody"))
 	}
 	b.Screenshot("ebike-search")
 	time.Sleep(200 * time.Millisecond)

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,7 +51,8 @@ func NewBrowser(t testing.TB, width, height int) *Browser {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(filepath.Join(dir, "profile")), chromedp.WindowSize(width, height))
 	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	// A whole browser test's budget: generous, because CI runs the suite on two shared cores.
+	ctx, cancelT := context.WithTimeout(ctx, 180*time.Second)
 	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
 	b := &Browser{Ctx: ctx, t: t, Dir: dir}
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
@@ -110,29 +110,33 @@ func (b *Browser) Text(sel string) string {
 	return s
 }
 
-// WaitText waits until the first node matching sel contains want and returns its text. It
-// polls with a script rather than a node query, so a page reload in between does not leave
-// it waiting on a node of the old document.
-func (b *Browser) WaitText(sel, want string, timeout time.Duration) string {
-	b.t.Helper()
-	js := `(function(){var e=document.querySelector(` + "`" + sel + "`" + `); return e ? e.innerText : ''})()`
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
+// WaitJS polls the script js until it returns true, for at most timeout. Errors count as
+// false: a navigation in between (a form that reloads the page) does not end the wait.
+func (b *Browser) WaitJS(js string, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(100 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(b.Ctx, 2*time.Second)
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
 		cancel()
-		if err == nil {
-			last = s
-			if strings.Contains(s, want) {
-				return s
-			}
+		if err == nil && ok {
+			return true
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("%s did not show %q within %s; last text: %.300s", sel, want, timeout, last)
+			return false
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// WaitText waits until the first node matching sel contains want and returns its text, like
+// WaitJS (a reload in between does not leave it waiting on a node of the old document).
+func (b *Browser) WaitText(sel, want string, timeout time.Duration) string {
+	b.t.Helper()
+	q := "document.querySelector(`" + sel + "`)"
+	if !b.WaitJS(`(function(){ var e = `+q+`; return !!e && e.innerText.indexOf(`+"`"+want+"`"+`) >= 0 })()`, timeout) {
+		last, _ := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`(function(){ var e = `+q+`; return e ? e.innerText : '' })()`))
+		b.t.Fatalf("%s did not show %q within %s; last text: %.300s", sel, want, timeout, last)
+	}
+	s, _ := chromedp.Run(b.Ctx, chromedp.Evaluate[string](q+`.innerText`))
+	return s
 }
 
 // Location returns the current URL.
