@@ -11,8 +11,7 @@ import (
 )
 
 // BuiltinRules are the rules every installation starts with, written against the datasets of
-// internal/dataset (enterprise, licence, sampling, supervision, trace, ebike, resource,
-// apicall). They are added once; users may then tune or disable them. Rules whose dataset is
+// internal/dataset (the eight registers and the topic libraries' four datasets). They are added once; users may then tune or disable them. Rules whose dataset is
 // absent are skipped.
 func BuiltinRules() []*Rule {
 	r := func(code, name, ds, tpl, dim, sev string, thr float64, p Params) *Rule {
@@ -84,6 +83,20 @@ func BuiltinRules() []*Rule {
 		r("API_LATENCY_RANGE", "接口耗时在 0–10 分钟之间", "apicall", "range", "准确性", "info", 99.9, Params{Column: "latency_ms", Min: n(0), Max: n(600000)}),
 		r("API_CALLED_NOT_FUTURE", "调用时间不晚于当前", "apicall", "not_future", "准确性", "warning", 100, Params{Column: "called_at"}),
 		r("API_FRESHNESS", "接口调用日志 24 小时内有更新", "apicall", "freshness", "时效性", "warning", 100, Params{Hours: 24}),
+
+		// 专题库数据集：投诉举报、特种设备、食品经营许可、舆情信息
+		r("CMP_SUBJECT_USCC_VALID", "被投诉主体信用代码校验", "complaint", "uscc", "规范性", "warning", 99, Params{Column: "subject_uscc"}),
+		r("CMP_RECEIVED_NOT_FUTURE", "登记日期不晚于今天", "complaint", "not_future", "准确性", "warning", 100, Params{Column: "received_date"}),
+		r("CMP_CLOSE_ORDER", "办结日期不早于登记日期", "complaint", "date_order", "一致性", "warning", 99, Params{Columns: []string{"received_date", "closed_date"}}),
+		r("CMP_CLOSED_HAS_DATE", "已办结的投诉举报有办结日期", "complaint", "custom_condition", "完整性", "info", 95,
+			Params{Condition: "status = '已办结' AND (closed_date IS NULL OR closed_date = '')"}),
+		r("SE_USER_USCC_VALID", "使用单位信用代码校验", "special_equipment", "uscc", "规范性", "warning", 99, Params{Column: "user_uscc"}),
+		r("SE_INSPECTION_ORDER", "下次检验日期不早于使用登记日期", "special_equipment", "date_order", "一致性", "warning", 99,
+			Params{Columns: []string{"register_date", "next_inspection_date"}}),
+		r("FL_HOLDER_USCC_VALID", "经营者信用代码校验", "food_licence", "uscc", "规范性", "warning", 99, Params{Column: "holder_uscc"}),
+		r("FL_VALIDITY_ORDER", "有效期至不早于发证日期", "food_licence", "date_order", "一致性", "warning", 99, Params{Columns: []string{"issue_date", "expiry_date"}}),
+		r("OP_PUBLISHED_NOT_FUTURE", "发布日期不晚于今天", "opinion", "not_future", "准确性", "warning", 100, Params{Column: "published_date"}),
+		r("OP_HEAT_RANGE", "热度不为负", "opinion", "range", "准确性", "info", 100, Params{Column: "heat", Min: n(0)}),
 	}
 }
 
