@@ -127,5 +127,23 @@ func TestUserIDNo(t *testing.T) {
 				t.Fatalf("audit holds %s in clear: %q", s, details)
 			}
 		}
+
+		// A security administrator may see the full number on purpose; the viewing is audited
+		// (without the number), and the system administrator may not.
+		e.User("sec", "610000", "secadmin")
+		var full struct {
+			IDNo string `json:"id_no"`
+		}
+		if res := e.Login("sec").Do("GET", "/api/v1/users/"+itoa(u.ID)+"/id-no", nil); res.Status != 200 || res.JSON(&full) != nil || full.IDNo != "610302197205050023" {
+			t.Fatalf("unmask: %d %s", res.Status, res.Body)
+		}
+		if res := sys.Do("GET", "/api/v1/users/"+itoa(u.ID)+"/id-no", nil); res.Status != 403 {
+			t.Fatalf("system administrator unmasked: %d", res.Status)
+		}
+		var viewed []string
+		e.App.DB.Select(ctx, &viewed, `SELECT detail FROM audit_log WHERE action = 'iam.user.unmask' AND object_id = ?`, itoa(u.ID))
+		if len(viewed) != 1 || viewed[0] != "查看完整身份证号" {
+			t.Fatalf("unmask audit: %q", viewed)
+		}
 	})
 }

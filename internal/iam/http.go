@@ -104,7 +104,7 @@ func (s *Service) Permissions() []web.Perm {
 		{Code: "iam.user.write", Name: "新增、修改、停用用户，重置口令", Group: g},
 		{Code: "iam.user.grant", Name: "给用户分配角色", Group: g},
 		{Code: "iam.user.unlock", Name: "解锁账号", Group: g},
-		{Code: "iam.user.unmask", Name: "查看完整手机号（留审计）", Group: g},
+		{Code: "iam.user.unmask", Name: "查看完整手机号、身份证号（留审计）", Group: g},
 		{Code: "iam.dept.read", Name: "查看部门", Group: g},
 		{Code: "iam.dept.write", Name: "新增、修改、删除部门", Group: g},
 		{Code: "iam.role.read", Name: "查看角色与权限目录", Group: g},
@@ -142,7 +142,8 @@ func (s *Service) apiRoutes() []web.Route {
 		{Method: "POST", Pattern: "/api/v1/users/{id}/unlock", Permission: "iam.user.unlock", Summary: "解锁用户", Handler: s.apiUnlock},
 		{Method: "PUT", Pattern: "/api/v1/users/{id}/roles", Permission: "iam.user.grant", Summary: "分配用户角色", Handler: s.apiAssignRoles},
 		{Method: "POST", Pattern: "/api/v1/users/{id}/logout", Permission: "iam.session.manage", Summary: "强制用户下线", Handler: s.apiForceLogout},
-		{Method: "GET", Pattern: "/api/v1/users/{id}/phone", Permission: "iam.user.unmask", Summary: "查看用户完整手机号", Handler: s.apiUnmaskPhone},
+		{Method: "GET", Pattern: "/api/v1/users/{id}/phone", Permission: "iam.user.unmask", Summary: "查看用户完整手机号（留审计）", Handler: s.apiUnmask("phone")},
+		{Method: "GET", Pattern: "/api/v1/users/{id}/id-no", Permission: "iam.user.unmask", Summary: "查看用户完整身份证号（留审计）", Handler: s.apiUnmask("id_no")},
 		{Method: "GET", Pattern: "/api/v1/depts", Permission: "iam.dept.read", Summary: "部门树", Handler: s.apiListDepts},
 		{Method: "POST", Pattern: "/api/v1/depts", Permission: "iam.dept.write", Summary: "新增部门", Handler: s.apiCreateDept},
 		{Method: "PUT", Pattern: "/api/v1/depts/{id}", Permission: "iam.dept.write", Summary: "修改部门", Handler: s.apiUpdateDept},
@@ -447,11 +448,13 @@ func (s *Service) apiForceLogout(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Service) apiUnmaskPhone(w http.ResponseWriter, r *http.Request) {
-	s.withID(w, r, func(id int64) (any, error) {
-		ph, err := s.UnmaskPhone(r.Context(), r, FromContext(r.Context()), id)
-		return map[string]any{"phone": ph}, err
-	})
+func (s *Service) apiUnmask(field string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.withID(w, r, func(id int64) (any, error) {
+			v, err := s.Unmask(r.Context(), r, FromContext(r.Context()), id, field)
+			return map[string]any{field: v}, err
+		})
+	}
 }
 
 func (s *Service) apiListDepts(w http.ResponseWriter, r *http.Request) {

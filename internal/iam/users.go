@@ -139,18 +139,36 @@ func (s *Service) GetUser(ctx context.Context, p *Principal, id int64) (*User, e
 	return &us[0], nil
 }
 
-// UnmaskPhone returns a user's full phone number; the viewing is audited.
-func (s *Service) UnmaskPhone(ctx context.Context, r *http.Request, p *Principal, id int64) (string, error) {
+// sealedFields are the personal fields of users kept sealed, by the name Unmask takes.
+var sealedFields = map[string]struct{ column, purpose, label string }{
+	"phone": {"phone_enc", gm.PurposePhone, "手机号"},
+	"id_no": {"id_no_enc", gm.PurposeIDNo, "身份证号"},
+}
+
+// Unmask returns a user's full phone number or ID number (field "phone" or "id_no"); the
+// viewing is audited, the value is not.
+func (s *Service) Unmask(ctx context.Context, r *http.Request, p *Principal, id int64, field string) (string, error) {
+	f, ok := sealedFields[field]
+	if !ok {
+		return "", web.ErrNotFound
+	}
 	if _, err := s.GetUser(ctx, p, id); err != nil {
 		return "", err
 	}
 	var enc []byte
-	if err := s.db.Get(ctx, &enc, `SELECT phone_enc FROM users WHERE id = ?`, id); err != nil {
+	if err := s.db.Get(ctx, &enc, `SELECT `+f.column+` FROM users WHERE id = ?`, id); err != nil {
 		return "", err
 	}
-	phone := s.openPhone(enc)
-	err := s.record(ctx, s.db, r, audit.Entry{Action: "iam.user.unmask", ObjectType: "user", ObjectID: idStr(id), Result: "success", Detail: "查看完整手机号"})
-	return phone, err
+	value := ""
+	if len(enc) > 0 {
+		b, err := s.keys.Open(f.purpose, enc)
+		if err != nil {
+			return "", err
+		}
+		value = string(b)
+	}
+	err := s.record(ctx, s.db, r, audit.Entry{Action: "iam.user.unmask", ObjectType: "user", ObjectID: idStr(id), Result: "success", Detail: "查看完整" + f.label})
+	return value, err
 }
 
 func (s *Service) validateUser(ctx context.Context, q store.Q, p *Principal, in *UserInput, creating bool) error {
