@@ -81,6 +81,9 @@ func groupSpecs(specs []*Spec) ([]*group, error) {
 		}
 		g.specs = append(g.specs, s)
 	}
+	// Distinct counts first: they always read every row (a distinct count cannot be rolled up),
+	// so started first they overlap the many short groups instead of running after them.
+	sort.SliceStable(out, func(i, j int) bool { return !out[i].additive && out[j].additive })
 	return out, nil
 }
 
