@@ -298,10 +298,16 @@ func TestExport(t *testing.T) {
 		if !rep.OK || rep.Checked != 10 {
 			t.Errorf("verify = %+v", rep)
 		}
+		if page := getPage(t, srv, "/audit/verify", 200); !strings.Contains(page, "审计链完整：已逐条校验 10 条记录") {
+			t.Errorf("verify page on an intact chain: %.500s", page)
+		}
 		exec(t, db, "UPDATE audit_log SET actor = 'eve' WHERE id = 9")
 		getJSON(t, srv, "/api/v1/audit/verify", 200, &rep)
 		if rep.OK || rep.FirstBadID != 9 {
 			t.Errorf("verify after tampering = %+v", rep)
+		}
+		if page := getPage(t, srv, "/audit/verify", 200); !strings.Contains(page, "第一条有问题的记录编号为 9") {
+			t.Errorf("verify page after tampering: %.500s", page)
 		}
 	})
 }
@@ -323,6 +329,7 @@ func TestRouteTable(t *testing.T) {
 		"GET /api/v1/audit/logins/export":     PermExport,
 		"GET /api/v1/audit/operations/export": PermExport,
 		"GET /api/v1/audit/verify":            PermRead,
+		"GET /audit/verify":                   PermRead,
 	}
 	if fmt.Sprint(perms) != fmt.Sprint(want) {
 		t.Errorf("routes = %v", perms)
@@ -334,7 +341,7 @@ func TestRouteTable(t *testing.T) {
 		t.Errorf("permissions = %+v", p)
 	}
 	m := l.Menu()
-	if len(m) != 2 || m[0].Path != "/audit/logins" || m[1].Path != "/audit/operations" || m[0].Group != "审计" || m[1].Permission != PermRead {
+	if len(m) != 3 || m[0].Path != "/audit/logins" || m[1].Path != "/audit/operations" || m[2].Path != "/audit/verify" || m[0].Group != "审计" || m[1].Permission != PermRead {
 		t.Errorf("menu = %+v", m)
 	}
 }
