@@ -152,3 +152,35 @@ func TestAPITokensCarryASubsetAndCanBeRevoked(t *testing.T) {
 		}
 	})
 }
+
+// TestTokensOnMyAccountPage: "我的账户" lists the user's API tokens and offers exactly the
+// permissions the user holds for a new one; the token is shown once, in the creation answer.
+func TestTokensOnMyAccountPage(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
+		e.User("ana", "610100", "analyst")
+		c := e.Login("ana")
+		page := string(c.Do("GET", "/account", nil).Body)
+		if !strings.Contains(page, `id="token-form"`) || !strings.Contains(page, `value="dataset.enterprise.read"`) || strings.Contains(page, `value="iam.user.grant"`) {
+			t.Fatalf("token form offers the wrong permissions: %.400s", page)
+		}
+		res := c.Do("POST", "/api/v1/me/tokens", map[string]any{"name": "交换平台推送", "permissions": []string{"dataset.enterprise.read"}, "days": 30})
+		var created struct {
+			ID      int64
+			Token   string
+			Message string
+		}
+		if res.Status != 201 || res.JSON(&created) != nil || !strings.HasPrefix(created.Token, "zhsj_") || !strings.Contains(created.Message, created.Token) {
+			t.Fatalf("create: %d %s", res.Status, res.Body)
+		}
+		page = string(c.Do("GET", "/account", nil).Body)
+		if !strings.Contains(page, "交换平台推送") || strings.Contains(page, created.Token) {
+			t.Fatalf("the page must list the token by name and never show it again")
+		}
+		if res := c.Do("DELETE", "/api/v1/me/tokens/"+itoa(created.ID), nil); res.Status != 200 {
+			t.Fatalf("revoke: %d %s", res.Status, res.Body)
+		}
+		if page = string(c.Do("GET", "/account", nil).Body); !strings.Contains(page, "已吊销") {
+			t.Fatal("revoked token not shown as revoked")
+		}
+	})
+}

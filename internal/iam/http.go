@@ -592,7 +592,7 @@ func (s *Service) apiCreateToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusCreated, map[string]any{"id": id, "token": tok, "message": "令牌只显示这一次，请妥善保存"})
+	web.JSON(w, http.StatusCreated, map[string]any{"id": id, "token": tok, "message": "令牌已创建，只显示这一次，请复制后妥善保存：" + tok})
 }
 
 func (s *Service) apiRevokeToken(w http.ResponseWriter, r *http.Request) {

@@ -154,6 +154,8 @@ type accountPage struct {
 	Rotation int
 	MaxDays  int
 	Tokens   []APIToken
+	// TokenPerms are the permissions the user holds, which a new token may carry.
+	TokenPerms []web.Perm
 }
 
 func (s *Service) pageAccount(w http.ResponseWriter, r *http.Request) {
@@ -166,6 +168,13 @@ func (s *Service) pageAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	s.db.Get(r.Context(), &ap.Rotation, `SELECT password_max_days FROM users WHERE id = ?`, p.UserID)
 	ap.Tokens, _ = s.Tokens(r.Context(), p)
+	if s.Catalogue != nil {
+		for _, perm := range s.Catalogue() {
+			if p.Can(perm.Code) {
+				ap.TokenPerms = append(ap.TokenPerms, perm)
+			}
+		}
+	}
 	ap.Risks, _ = s.MyRisks(r.Context(), p, false, 50)
 	ap.Statuses = RiskStatusNames
 	s.Pages.Render(w, r, "iam_account.html", web.PageData{Title: "我的账户", Crumbs: []web.Crumb{{Title: "统一身份"}, {Title: "我的账户"}}, Data: ap})
