@@ -13,7 +13,7 @@ import (
 	"zhsj/internal/web"
 )
 
-const bindingSelect = `SELECT b.id, b.connector_id, c.name AS connector_name, b.subject, b.ext_account, b.ext_name, b.phone_mask, b.user_id,
+const bindingSelect = `SELECT b.id, b.connector_id, c.name AS connector_name, b.subject, b.ext_account, b.ext_name, b.phone_mask, b.id_no_mask, b.user_id,
 	u.account, u.name AS user_name, b.status, b.matched_by, b.region_code, b.created_at, b.decided_at, b.last_login_at
 	FROM sso_bindings b JOIN sso_connectors c ON c.id = b.connector_id LEFT JOIN users u ON u.id = b.user_id`
 

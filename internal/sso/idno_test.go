@@ -71,6 +71,7 @@ func TestIDNoBinding(t *testing.T) {
 				UserID    *int64 `json:"user_id"`
 				Status    string `json:"status"`
 				MatchedBy string `json:"matched_by"`
+				IDNoMask  string `json:"id_no_mask"`
 			}
 			Total int
 		}
@@ -98,6 +99,16 @@ func TestIDNoBinding(t *testing.T) {
 		}
 		if len(got) != len(want) {
 			t.Errorf("bindings: %v", got)
+		}
+		// A pending binding shows the administrator the partner's masked ID number (an invalid
+		// one shows none); the bindings page has it too, never the number in clear.
+		for _, b := range list.Items {
+			if wantMask := map[string]string{"bj-103": "610102********4568", "bj-104": ""}[b.Subject]; (b.Subject == "bj-103" || b.Subject == "bj-104") && b.IDNoMask != wantMask {
+				t.Errorf("binding %s shows ID %q, want %q", b.Subject, b.IDNoMask, wantMask)
+			}
+		}
+		if pg := string(adm.Do("GET", "/admin/sso/bindings?connector=baoji", nil).Body); !strings.Contains(pg, "610102********4568") || strings.Contains(pg, "610102198808084568") {
+			t.Errorf("bindings page: masked ID missing or clear ID shown")
 		}
 
 		// A second, full-width written number still finds zhang (a new partner subject).

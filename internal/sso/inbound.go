@@ -247,6 +247,7 @@ type Binding struct {
 	ExtAccount  string     `db:"ext_account" json:"ext_account"`
 	ExtName     string     `db:"ext_name" json:"ext_name"`
 	PhoneMask   string     `db:"phone_mask" json:"phone_mask"`
+	IDNoMask    string     `db:"id_no_mask" json:"id_no_mask"`
 	UserID      *int64     `db:"user_id" json:"user_id"`
 	Account     *string    `db:"account" json:"account"`
 	UserName    *string    `db:"user_name" json:"user_name"`
@@ -311,6 +312,10 @@ func (s *Service) bind(ctx context.Context, r *http.Request, row *ConnectorRow, 
 		return nil, err
 	}
 	phone := normPhone(id.Phone)
+	idMask := ""
+	if idno, err := iam.NormalizeIDNo(id.IDNo); err == nil {
+		idMask = iam.MaskIDNo(idno)
+	}
 	var matches []int64
 	matchedBy := ""
 	err = nil
@@ -343,9 +348,9 @@ func (s *Service) bind(ctx context.Context, r *http.Request, row *ConnectorRow, 
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		now := s.now()
-		res, err := tx.Exec(ctx, `INSERT INTO sso_bindings (connector_id, subject, ext_account, ext_name, phone_mask, user_id, status, matched_by, region_code, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (connector_id, subject) DO NOTHING`,
-			row.ID, id.Subject, truncate(id.Account, 64), truncate(id.Name, 64), maskPhone(phone), uid, status, matchedBy, row.RegionCode, now, now)
+		res, err := tx.Exec(ctx, `INSERT INTO sso_bindings (connector_id, subject, ext_account, ext_name, phone_mask, id_no_mask, user_id, status, matched_by, region_code, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (connector_id, subject) DO NOTHING`,
+			row.ID, id.Subject, truncate(id.Account, 64), truncate(id.Name, 64), maskPhone(phone), idMask, uid, status, matchedBy, row.RegionCode, now, now)
 		if err != nil {
 			return err
 		}
