@@ -267,7 +267,7 @@ func (m *Module) apiThemes(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, tv)
 	}
-	web.JSON(w, http.StatusOK, web.List[ThemeView]{Items: out, Total: len(out), Page: 1, Size: len(out)})
+	web.JSON(w, http.StatusOK, web.Whole(out))
 }
 
 func (m *Module) apiTheme(w http.ResponseWriter, r *http.Request) {

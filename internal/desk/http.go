@@ -311,7 +311,7 @@ func (d *Desk) apiApprovals(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Approval]{Items: out, Total: len(out), Page: 1, Size: len(out)})
+	web.JSON(w, http.StatusOK, web.Whole(out))
 }
 
 func (d *Desk) apiDecide(w http.ResponseWriter, r *http.Request) {
@@ -409,7 +409,7 @@ func (d *Desk) apiProblems(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Problem]{Items: out, Total: len(out), Page: 1, Size: len(out)})
+	web.JSON(w, http.StatusOK, web.Whole(out))
 }
 
 func (d *Desk) apiProblem(w http.ResponseWriter, r *http.Request) {
@@ -551,7 +551,7 @@ func (d *Desk) apiBreaches(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Breach]{Items: out, Total: len(out), Page: 1, Size: len(out)})
+	web.JSON(w, http.StatusOK, web.Whole(out))
 }
 
 func (d *Desk) apiReports(w http.ResponseWriter, r *http.Request) {
@@ -560,7 +560,7 @@ func (d *Desk) apiReports(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Report]{Items: out, Total: len(out), Page: 1, Size: len(out)})
+	web.JSON(w, http.StatusOK, web.Whole(out))
 }
 
 func (d *Desk) apiGenerate(w http.ResponseWriter, r *http.Request) {
@@ -634,7 +634,7 @@ func (d *Desk) apiTrainings(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Training]{Items: out, Total: len(out), Page: 1, Size: len(out)})
+	web.JSON(w, http.StatusOK, web.Whole(out))
 }
 
 func (d *Desk) apiSaveTraining(w http.ResponseWriter, r *http.Request) {

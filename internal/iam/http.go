@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -216,7 +217,7 @@ func (s *Service) apiMe(w http.ResponseWriter, r *http.Request) {
 	for k := range p.Perms {
 		res.Permissions = append(res.Permissions, k)
 	}
-	sortStrings(res.Permissions)
+	slices.Sort(res.Permissions)
 	for _, sc := range p.Scopes {
 		res.DataScope = append(res.DataScope, sc.Kind)
 	}
@@ -276,7 +277,7 @@ func (s *Service) apiMySessions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[SessionInfo]{Items: nonNil(list), Total: len(list), Page: 1, Size: len(list)})
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 func (s *Service) apiRevokeMySession(w http.ResponseWriter, r *http.Request) {
@@ -294,7 +295,7 @@ func (s *Service) apiRegions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Region]{Items: list, Total: len(list), Page: 1, Size: len(list)})
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 func userFilter(r *http.Request) UserFilter {
@@ -463,7 +464,7 @@ func (s *Service) apiListDepts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Dept]{Items: nonNil(list), Total: len(list), Page: 1, Size: len(list)})
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 func (s *Service) apiCreateDept(w http.ResponseWriter, r *http.Request) {
@@ -500,7 +501,7 @@ func (s *Service) apiListRoles(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Role]{Items: nonNil(list), Total: len(list), Page: 1, Size: len(list)})
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 func (s *Service) apiCreateRole(w http.ResponseWriter, r *http.Request) {
@@ -536,22 +537,7 @@ func (s *Service) apiPermissions(w http.ResponseWriter, r *http.Request) {
 	if s.Catalogue != nil {
 		list = s.Catalogue()
 	}
-	web.JSON(w, http.StatusOK, web.List[web.Perm]{Items: nonNil(list), Total: len(list), Page: 1, Size: len(list)})
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 // fail answers with err and audits refusals by business rules (scope, separation of duties,
@@ -570,7 +556,7 @@ func (s *Service) apiTokens(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[APIToken]{Items: nonNil(list), Total: len(list), Page: 1, Size: len(list)})
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 func (s *Service) apiCreateToken(w http.ResponseWriter, r *http.Request) {

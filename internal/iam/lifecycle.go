@@ -148,7 +148,7 @@ func (s *Service) Notices(ctx context.Context, p *Principal, unreadOnly bool, li
 	}
 	err := s.db.Select(ctx, &out, `SELECT id, kind, title, body, link, created_at, read_at FROM user_notices WHERE user_id = ?`+cond+
 		` ORDER BY CASE WHEN read_at IS NULL THEN 0 ELSE 1 END, created_at DESC, id DESC LIMIT ?`, p.UserID, limit)
-	return nonNil(out), err
+	return web.NonNil(out), err
 }
 
 // ReadNotice marks one of the user's reminders as read.

@@ -150,7 +150,7 @@ func (s *Service) ListReviews(ctx context.Context, p *Principal) ([]Review, erro
 		(SELECT COUNT(*) FROM access_review_items i WHERE i.review_id = a.id AND i.decision <> '' AND `+where+`) AS decided,
 		(SELECT COUNT(*) FROM access_review_items i WHERE i.review_id = a.id AND i.decision = 'revoked' AND `+where+`) AS revoked
 		FROM access_reviews a ORDER BY a.created_at DESC, a.id DESC`, append(append(append([]any{}, args...), args...), args...)...)
-	return nonNil(out), err
+	return web.NonNil(out), err
 }
 
 // GetReview returns one campaign (counts in the caller's scope).
@@ -179,7 +179,7 @@ func (s *Service) ReviewItems(ctx context.Context, p *Principal, id int64, pendi
 		i.last_login_at, i.decision, COALESCE(u.account, '') AS decided_by_account, i.decided_at, i.note
 		FROM access_review_items i LEFT JOIN users u ON u.id = i.decided_by WHERE i.review_id = ? AND `+where+` ORDER BY i.region_code, i.account`,
 		append([]any{id}, args...)...)
-	return nonNil(out), err
+	return web.NonNil(out), err
 }
 
 // DecideReviewItem confirms a line, or revokes it: the user loses every role (with the

@@ -386,7 +386,7 @@ func fillRiskNames(list []LoginRisk) []LoginRisk {
 	for i := range list {
 		list[i].KindName = RiskNames[list[i].Kind]
 	}
-	return nonNil(list)
+	return web.NonNil(list)
 }
 
 const riskSelect = `SELECT k.id, k.at, k.user_id, k.account, k.region_code, k.kind, k.level, k.ip, k.detail, k.status, k.handled_at, k.note FROM login_risks k`

@@ -111,7 +111,7 @@ func (s *Service) apiAccounts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	web.JSON(w, http.StatusOK, web.List[SavedAccount]{Items: list, Total: len(list), Page: 1, Size: len(list)})
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 func (s *Service) apiSwitch(w http.ResponseWriter, r *http.Request) {
@@ -147,7 +147,7 @@ func (s *Service) apiMyRisks(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[LoginRisk]{Items: list, Total: len(list), Page: 1, Size: len(list)})
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 func (s *Service) apiAnswerRisk(w http.ResponseWriter, r *http.Request) {
@@ -173,7 +173,7 @@ func (s *Service) apiNotices(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Notice]{Items: list, Total: len(list), Page: 1, Size: len(list)})
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 func (s *Service) apiReadNotice(w http.ResponseWriter, r *http.Request) {
@@ -239,7 +239,7 @@ func (s *Service) apiReviews(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Review]{Items: list, Total: len(list), Page: 1, Size: len(list)})
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 func (s *Service) apiCreateReview(w http.ResponseWriter, r *http.Request) {
@@ -258,7 +258,7 @@ func (s *Service) apiReviewItems(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		list, err := s.ReviewItems(r.Context(), p, id, r.URL.Query().Get("pending") == "1")
-		return web.List[ReviewItem]{Items: list, Total: len(list), Page: 1, Size: len(list)}, err
+		return web.Whole(list), err
 	})
 }
 

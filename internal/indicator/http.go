@@ -49,7 +49,7 @@ func (s *Service) apiList(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Entry]{Items: list, Total: len(list), Page: 1, Size: len(list)})
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 func (s *Service) apiGet(w http.ResponseWriter, r *http.Request) {
@@ -94,7 +94,7 @@ func (s *Service) apiVersions(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Version]{Items: vs, Total: len(vs), Page: 1, Size: len(vs)})
+	web.JSON(w, http.StatusOK, web.Whole(vs))
 }
 
 // SelFromRequest reads region and period parameters, defaulting the region to the caller's
@@ -177,7 +177,7 @@ func (s *Service) apiRuns(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[RunRecord]{Items: runs, Total: len(runs), Page: 1, Size: len(runs)})
+	web.JSON(w, http.StatusOK, web.Whole(runs))
 }
 
 func (s *Service) apiRecompute(w http.ResponseWriter, r *http.Request) {

@@ -79,7 +79,7 @@ func (s *Service) apiPlans(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Plan]{Items: plans, Total: len(plans), Page: 1, Size: len(plans)})
+	web.JSON(w, http.StatusOK, web.Whole(plans))
 }
 
 func (s *Service) apiCreatePlan(w http.ResponseWriter, r *http.Request) {
@@ -228,14 +228,7 @@ func (s *Service) apiRunDetail(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	web.JSON(w, http.StatusOK, map[string]any{"run": d.Run, "items": nonNil(d.Items), "findings": nonNil(d.Findings), "closed": nonNil(d.Closed), "report_version": d.Version})
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
+	web.JSON(w, http.StatusOK, map[string]any{"run": d.Run, "items": web.NonNil(d.Items), "findings": web.NonNil(d.Findings), "closed": web.NonNil(d.Closed), "report_version": d.Version})
 }
 
 func (s *Service) apiReview(w http.ResponseWriter, r *http.Request) {

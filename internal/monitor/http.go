@@ -178,7 +178,7 @@ func (s *Service) apiSystems(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[System]{Items: list, Total: len(list), Page: 1, Size: len(list)})
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 func (s *Service) apiSaveSystem(w http.ResponseWriter, r *http.Request) {
@@ -239,7 +239,7 @@ func (s *Service) apiTargets(w http.ResponseWriter, r *http.Request) {
 	for i := range list {
 		list[i] = list[i].Redacted()
 	}
-	web.JSON(w, http.StatusOK, web.List[Target]{Items: list, Total: len(list), Page: 1, Size: len(list)})
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 func (s *Service) apiTarget(w http.ResponseWriter, r *http.Request) {
@@ -422,7 +422,7 @@ func (s *Service) apiRules(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Rule]{Items: list, Total: len(list), Page: 1, Size: len(list)})
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 func (s *Service) apiSaveRule(w http.ResponseWriter, r *http.Request) {
@@ -573,7 +573,7 @@ func (s *Service) apiSilences(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Silence]{Items: list, Total: len(list), Page: 1, Size: len(list)})
+	web.JSON(w, http.StatusOK, web.Whole(list))
 }
 
 func (s *Service) apiSaveSilence(w http.ResponseWriter, r *http.Request) {
@@ -724,7 +724,7 @@ func (s *Service) apiChannels(w http.ResponseWriter, r *http.Request) {
 	for i, c := range list {
 		out[i] = viewChannel(c)
 	}
-	web.JSON(w, http.StatusOK, web.List[channelView]{Items: out, Total: len(out), Page: 1, Size: len(out)})
+	web.JSON(w, http.StatusOK, web.Whole(out))
 }
 
 func (s *Service) apiChannel(w http.ResponseWriter, r *http.Request) {

@@ -170,7 +170,7 @@ func (s *Service) listReleases(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Release]{Items: items, Total: len(items), Page: 1, Size: len(items)})
+	web.JSON(w, http.StatusOK, web.Whole(items))
 }
 
 type backupsPage struct {

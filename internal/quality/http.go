@@ -77,7 +77,7 @@ func (m *Module) apiRules(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[*Rule]{Items: rules, Total: len(rules), Page: 1, Size: len(rules)})
+	web.JSON(w, http.StatusOK, web.Whole(rules))
 }
 
 func (m *Module) apiRule(w http.ResponseWriter, r *http.Request) {

@@ -119,7 +119,7 @@ func (s *Service) apiListClients(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Client]{Items: nonNil(cs), Total: len(cs), Page: 1, Size: len(cs)})
+	web.JSON(w, http.StatusOK, web.Whole(cs))
 }
 
 func (s *Service) apiCreateClient(w http.ResponseWriter, r *http.Request) {
@@ -242,7 +242,7 @@ func (s *Service) apiListConnectors(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[ConnectorRow]{Items: nonNil(cs), Total: len(cs), Page: 1, Size: len(cs)})
+	web.JSON(w, http.StatusOK, web.Whole(cs))
 }
 
 func (s *Service) apiCreateConnector(w http.ResponseWriter, r *http.Request) {
@@ -351,7 +351,7 @@ func (s *Service) apiListKeys(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[SigningKeyInfo]{Items: nonNil(ks), Total: len(ks), Page: 1, Size: len(ks)})
+	web.JSON(w, http.StatusOK, web.Whole(ks))
 }
 
 func (s *Service) apiRotateKeys(w http.ResponseWriter, r *http.Request) {
@@ -388,14 +388,7 @@ func (s *Service) apiPartners(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	web.JSON(w, http.StatusOK, web.List[Partner]{Items: ps, Total: len(ps), Page: 1, Size: len(ps)})
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
+	web.JSON(w, http.StatusOK, web.Whole(ps))
 }
 
 // ---- pages ----

@@ -153,3 +153,17 @@ func SaveHandler[In any](message string, save func(r *http.Request, id int64, in
 		JSON(w, status, map[string]any{"id": nid, "message": message})
 	}
 }
+
+// Whole is a list answered in one page: every item, never null.
+func Whole[T any](items []T) List[T] {
+	items = NonNil(items)
+	return List[T]{Items: items, Total: len(items), Page: 1, Size: len(items)}
+}
+
+// NonNil returns s, or an empty slice for nil, so that JSON shows [] rather than null.
+func NonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
