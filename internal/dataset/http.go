@@ -316,17 +316,7 @@ func (m *Module) apiRuns(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Module) apiRun(w http.ResponseWriter, r *http.Request) {
-	id, err := web.PathInt64(r, "id")
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	run, err := m.GetRun(r.Context(), caller(r), id)
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, run)
+	web.ByID(w, r, func(id int64) (any, error) { return m.GetRun(r.Context(), caller(r), id) })
 }
 
 // Rerun starts a new run of an uploaded file (after an interruption, or once the code tables

@@ -192,17 +192,7 @@ func (d *Desk) Detail(r *http.Request, p *iam.Principal, id int64) (*TicketDetai
 }
 
 func (d *Desk) apiTicket(w http.ResponseWriter, r *http.Request) {
-	id, err := web.PathInt64(r, "id")
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	td, err := d.Detail(r, principal(r), id)
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, td)
+	web.ByID(w, r, func(id int64) (any, error) { return d.Detail(r, principal(r), id) })
 }
 
 func (d *Desk) apiUpdateTicket(w http.ResponseWriter, r *http.Request) {
@@ -356,17 +346,7 @@ func (d *Desk) apiSearch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Desk) apiArticle(w http.ResponseWriter, r *http.Request) {
-	id, err := web.PathInt64(r, "id")
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	a, err := d.GetArticle(r.Context(), id)
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, a)
+	web.ByID(w, r, func(id int64) (any, error) { return d.GetArticle(r.Context(), id) })
 }
 
 func (d *Desk) apiSaveArticle(w http.ResponseWriter, r *http.Request) {
@@ -413,17 +393,7 @@ func (d *Desk) apiProblems(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Desk) apiProblem(w http.ResponseWriter, r *http.Request) {
-	id, err := web.PathInt64(r, "id")
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	p, err := d.GetProblem(r.Context(), principal(r), id)
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, p)
+	web.ByID(w, r, func(id int64) (any, error) { return d.GetProblem(r.Context(), principal(r), id) })
 }
 
 func (d *Desk) apiSaveProblem(w http.ResponseWriter, r *http.Request) {

@@ -81,17 +81,7 @@ func (m *Module) apiRules(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Module) apiRule(w http.ResponseWriter, r *http.Request) {
-	id, err := web.PathInt64(r, "id")
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	rule, err := m.GetRule(r.Context(), id)
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, rule)
+	web.ByID(w, r, func(id int64) (any, error) { return m.GetRule(r.Context(), id) })
 }
 
 // flexParams accepts the parameters as a JSON object or as a string holding one (the editor's
@@ -361,17 +351,7 @@ func (m *Module) apiRuns(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Module) apiRunDetail(w http.ResponseWriter, r *http.Request) {
-	id, err := web.PathInt64(r, "id")
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	v, err := m.RunDetail(r.Context(), scopeOf(r.Context()), id)
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	web.JSON(w, http.StatusOK, v)
+	web.ByID(w, r, func(id int64) (any, error) { return m.RunDetail(r.Context(), scopeOf(r.Context()), id) })
 }
 
 func (m *Module) apiFailedRows(w http.ResponseWriter, r *http.Request) {

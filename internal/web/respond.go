@@ -167,3 +167,19 @@ func NonNil[T any](s []T) []T {
 	}
 	return s
 }
+
+// ByID answers a route with an {id}: get receives the parsed id and its value is the JSON
+// answer; a bad id or an error from get is answered by Fail.
+func ByID(w http.ResponseWriter, r *http.Request, get func(id int64) (any, error)) {
+	id, err := PathInt64(r, "id")
+	if err != nil {
+		Fail(w, r, err)
+		return
+	}
+	v, err := get(id)
+	if err != nil {
+		Fail(w, r, err)
+		return
+	}
+	JSON(w, http.StatusOK, v)
+}
