@@ -38,8 +38,8 @@ func (a *App) Quality() *quality.Module {
 
 // QualityCatalog adapts the dataset registry to the quality engine's descriptors: logical
 // field names, the column holding each value (the masked copy for sealed personal fields, whose
-// validity ingestion records in <field>_issue), key, region and last-updated columns, and the
-// maintained code tables.
+// validity ingestion records in <field>_issue; the JSON column for data-driven fields), key,
+// region and last-updated columns, and the maintained code tables.
 func QualityCatalog() quality.Catalog {
 	types := map[dataset.FieldType]string{
 		dataset.TypeText: quality.TypeText, dataset.TypeInt: quality.TypeInt, dataset.TypeDecimal: quality.TypeDecimal,
@@ -53,11 +53,11 @@ func QualityCatalog() quality.Catalog {
 		qd := quality.Dataset{Name: d.Name, Title: d.TitleZh, Table: d.Table, Key: d.Key, Region: d.RegionColumn,
 			Updated: dataset.ColLastUpdated, ReadPermission: d.ReadPermission()}
 		for _, f := range d.Fields {
-			if f.Extra {
-				continue // lives in the JSON column; not addressable by portable SQL
-			}
 			c := quality.Column{Name: f.Name, Title: f.TitleZh, Type: types[f.Type], CodeTable: f.CodeTable, Enum: f.Enum,
 				Required: f.Required, NotFuture: f.NotFuture}
+			if f.Extra {
+				c.JSON = d.ExtraColumn
+			}
 			if c.Type == "" {
 				c.Type = quality.TypeText
 			}

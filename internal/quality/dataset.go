@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+
+	"zhsj/internal/store"
 )
 
 // Column types a rule template may care about.
@@ -40,8 +42,11 @@ type Column struct {
 	// Issue names the column where ingestion materialised the validator's verdict for a field
 	// the database cannot read (sealed ID numbers): NULL or '' when valid, an issue code when
 	// not. Validity rules on such a field test this column.
-	Issue     string   `json:"issue,omitempty"`
-	Sealed    bool     `json:"sealed,omitempty"`
+	Issue  string `json:"issue,omitempty"`
+	Sealed bool   `json:"sealed,omitempty"`
+	// JSON names the JSON object column holding a data-driven field (added by definition, not
+	// by migration); the value is the member Name of that object.
+	JSON      string   `json:"json,omitempty"`
 	CodeTable string   `json:"code_table,omitempty"`
 	Enum      []string `json:"enum,omitempty"`
 	Required  bool     `json:"required,omitempty"`
@@ -54,6 +59,29 @@ func (c Column) Physical() string {
 		return c.Column
 	}
 	return c.Name
+}
+
+// expr is the SQL expression of the column's value in the row aliased alias. A data-driven
+// field is read out of its JSON object column as the field's type: on SQLite ->> already
+// yields text, integer or real; on PostgreSQL (where the column is TEXT) numbers are cast from
+// the member's text and anything that is not a JSON number reads as NULL.
+func (c Column) expr(alias string, d store.Dialect) string {
+	if c.JSON == "" {
+		return col(alias, c.Physical())
+	}
+	obj := col(alias, c.JSON)
+	if d != store.Postgres {
+		return "(" + obj + " ->> '" + c.Name + "')"
+	}
+	j := "CAST(" + obj + " AS jsonb)"
+	member := "(" + j + " ->> '" + c.Name + "')"
+	switch c.Type {
+	case TypeInt, TypeNumber:
+		return "(CASE WHEN jsonb_typeof(" + j + " -> '" + c.Name + "') = 'number' THEN CAST(" + member + " AS NUMERIC) END)"
+	case TypeBool:
+		return "(CASE WHEN jsonb_typeof(" + j + " -> '" + c.Name + "') = 'boolean' THEN CAST(" + member + " AS BOOLEAN) END)"
+	}
+	return member
 }
 
 // Dataset describes one table the engine checks.
@@ -142,8 +170,11 @@ func (c *Catalog) Check() error {
 			return err
 		}
 		for _, col := range d.Columns {
-			if err := ids(d.Name, col.Name, col.Column, col.Issue); err != nil {
+			if err := ids(d.Name, col.Name, col.Column, col.Issue, col.JSON); err != nil {
 				return err
+			}
+			if col.JSON != "" && (col.Sealed || col.Column != "" || col.Issue != "") {
+				return fmt.Errorf("quality: dataset %s: JSON field %s cannot be sealed or stored elsewhere", d.Name, col.Name)
 			}
 		}
 	}
@@ -153,7 +184,7 @@ func (c *Catalog) Check() error {
 
 // byPhysical returns the column stored in the physical column p.
 func (d *Dataset) byPhysical(p string) (Column, bool) {
-	i := slices.IndexFunc(d.Columns, func(c Column) bool { return c.Physical() == p })
+	i := slices.IndexFunc(d.Columns, func(c Column) bool { return c.JSON == "" && c.Physical() == p })
 	if i < 0 {
 		return Column{}, false
 	}

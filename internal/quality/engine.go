@@ -408,7 +408,7 @@ func valueColumns(ds *Dataset, rules []*compiled) (exprs, names []string, idx []
 			if j < 0 {
 				j = len(names)
 				names = append(names, n)
-				exprs = append(exprs, col("t", cl.Physical()))
+				exprs = append(exprs, cl.expr("t", c.dialect))
 			}
 			idx[i] = append(idx[i], j)
 		}
@@ -623,7 +623,7 @@ func (m *Module) runSet(ctx context.Context, x *roExec, c *compiled, res *Result
 		if c.rule.Template == "unique" {
 			cols := make([]string, len(c.cols))
 			for i, cl := range c.cols {
-				cols[i] = col("t", cl.Physical())
+				cols[i] = cl.expr("t", x.dialect)
 			}
 			tuple := strings.Join(cols, ", ")
 			if len(cols) > 1 {
@@ -705,7 +705,7 @@ func (m *Module) runSet(ctx context.Context, x *roExec, c *compiled, res *Result
 	case "freshness":
 		res.Regional = false
 		cl := c.cols[0]
-		q := sqlf("SELECT MAX(" + col("t", cl.Physical()) + ")" + from)
+		q := sqlf("SELECT MAX(" + cl.expr("t", x.dialect) + ")" + from)
 		if !c.base.empty() {
 			q.sql += " WHERE " + c.base.sql
 			q.args = c.base.args
@@ -792,7 +792,7 @@ func vexprsOrKeys(c *compiled, ds *Dataset) []string {
 	}
 	out := make([]string, len(c.cols))
 	for i, cl := range c.cols {
-		out[i] = col("t", cl.Physical())
+		out[i] = cl.expr("t", c.dialect)
 	}
 	return out
 }

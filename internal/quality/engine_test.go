@@ -62,6 +62,102 @@ func failedKeys(t *testing.T, db *store.DB, resultID int64) []string {
 	return keys
 }
 
+// runCases creates the cases' rules, runs them in one run and checks each result's exact
+// checked and failed counts, status and failing keys (the drill-down).
+func runCases(t *testing.T, db *store.DB, m *Module, cases []expect) (*Run, map[string]*Result) {
+	t.Helper()
+	ctx := context.Background()
+	for _, c := range cases {
+		if err := m.CreateRule(ctx, c.rule, "tester", nil); err != nil {
+			t.Fatalf("create %s: %v", c.rule.Code, err)
+		}
+	}
+	run, results, err := m.Execute(ctx, RunOptions{Trigger: TriggerManual, Actor: "tester"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.RulesTotal != len(cases) {
+		t.Fatalf("run has %d results, want %d", run.RulesTotal, len(cases))
+	}
+	byCode := map[string]*Result{}
+	for _, r := range results {
+		byCode[r.RuleCode] = r
+	}
+	for _, c := range cases {
+		res := byCode[c.rule.Code]
+		if res.Status == StatusError {
+			t.Errorf("%s: error %s", c.rule.Code, res.Message)
+			continue
+		}
+		if res.Checked != c.checked || res.Failed != c.failed {
+			t.Errorf("%s (%s): checked %d failed %d, want %d and %d", c.rule.Code, c.rule.Template, res.Checked, res.Failed, c.checked, c.failed)
+		}
+		want := append([]string(nil), c.keys...)
+		slices.Sort(want)
+		if got := failedKeys(t, db, res.ID); !slices.Equal(got, want) {
+			t.Errorf("%s: failing keys %v, want %v", c.rule.Code, got, want)
+		}
+		wantStatus := StatusPass
+		if c.failed > 0 {
+			wantStatus = StatusFail
+		}
+		if res.Status != wantStatus {
+			t.Errorf("%s: status %s, want %s", c.rule.Code, res.Status, wantStatus)
+		}
+	}
+	return run, byCode
+}
+
+// TestRulesOnDataDrivenFields runs the templates on fields kept in a dataset's JSON column (the
+// e-bike fields added by definition): exact counts and keys, the offending values and the full
+// record as the drill-down shows them.
+func TestRulesOnDataDrivenFields(t *testing.T) {
+	t.Parallel()
+	r := func(code, tpl string, p Params) *Rule {
+		return &Rule{Code: code, Name: code, Dataset: "trace", Template: tpl, Params: p, Threshold: 100, Enabled: true}
+	}
+	cases := []expect{
+		{r("J_NE", "not_empty", Params{Column: "color"}), 4, 2, []string{"A|p2", "B|p1"}},
+		{r("J_NN", "not_null", Params{Column: "qty"}), 4, 1, []string{"B|p1"}},
+		{r("J_RANGE", "range", Params{Column: "qty", Min: f64(0), Max: f64(100)}), 3, 2, []string{"A|p2", "C|p1"}},
+		{r("J_SET", "in_set", Params{Column: "color", Values: []string{"红", "蓝"}}), 2, 1, []string{"C|p1"}},
+		{r("J_LEN", "length", Params{Column: "color", MaxLen: iptr(2)}), 3, 1, []string{"C|p1"}},
+		{r("J_RE", "regex", Params{Column: "made", Pattern: "^20[0-9]{2}-"}), 3, 1, []string{"A|p2"}},
+		{r("J_FUT", "not_future", Params{Column: "made"}), 3, 1, []string{"A|p2"}},
+		{r("J_ORDER", "date_order", Params{Columns: []string{"made", "sold"}}), 4, 1, []string{"A|p1"}},
+		{r("J_UNQ", "unique", Params{Columns: []string{"made"}}), 3, 2, []string{"A|p1", "C|p1"}},
+	}
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		m := newFixtureModule(t, db)
+		_, byCode := runCases(t, db, m, cases)
+		var vals string
+		db.Get(ctx, &vals, `SELECT vals FROM quality_failed_rows WHERE result_id = ? AND row_key = 'C|p1'`, byCode["J_RANGE"].ID)
+		var v map[string]*string
+		if json.Unmarshal([]byte(vals), &v); v["qty"] == nil || *v["qty"] != "500" {
+			t.Errorf("offending value of J_RANGE: %s", vals)
+		}
+		fields, _, err := m.Record(ctx, allScope(), "trace", "C|p1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, f := range fields {
+			if f.Value != nil {
+				got[f.Name] = *f.Value
+			}
+		}
+		if got["color"] != "蓝色的非常长" || got["made"] != "2020-01-01" || got["qty"] != "500" || got["batch"] != "x" {
+			t.Errorf("record C|p1: %v", got)
+		}
+		// A JSON field cannot be the key a reference joins on.
+		bad := r("J_REF", "referential", Params{Column: "uscc", RefDataset: "trace", RefKey: "color"})
+		if err := m.CreateRule(ctx, bad, "tester", nil); err == nil {
+			t.Error("a JSON field was accepted as a reference key")
+		}
+	})
+}
+
 // TestEveryBuiltinTemplateOnCraftedData runs one rule of every template on the fixture in one
 // run and checks the exact checked and failed counts and that the drill-down holds exactly the
 // failing keys.
@@ -71,44 +167,7 @@ func TestEveryBuiltinTemplateOnCraftedData(t *testing.T) {
 		ctx := context.Background()
 		m := newFixtureModule(t, db)
 		cases := builtinCases()
-		for _, c := range cases {
-			if err := m.CreateRule(ctx, c.rule, "tester", nil); err != nil {
-				t.Fatalf("create %s: %v", c.rule.Code, err)
-			}
-		}
-		run, results, err := m.Execute(ctx, RunOptions{Trigger: TriggerManual, Actor: "tester"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if run.RulesTotal != len(cases) {
-			t.Fatalf("run has %d results, want %d", run.RulesTotal, len(cases))
-		}
-		byCode := map[string]*Result{}
-		for _, r := range results {
-			byCode[r.RuleCode] = r
-		}
-		for _, c := range cases {
-			res := byCode[c.rule.Code]
-			if res.Status == StatusError {
-				t.Errorf("%s: error %s", c.rule.Code, res.Message)
-				continue
-			}
-			if res.Checked != c.checked || res.Failed != c.failed {
-				t.Errorf("%s (%s): checked %d failed %d, want %d and %d", c.rule.Code, c.rule.Template, res.Checked, res.Failed, c.checked, c.failed)
-			}
-			want := append([]string(nil), c.keys...)
-			slices.Sort(want)
-			if got := failedKeys(t, db, res.ID); !slices.Equal(got, want) {
-				t.Errorf("%s: failing keys %v, want %v", c.rule.Code, got, want)
-			}
-			wantStatus := StatusPass
-			if c.failed > 0 {
-				wantStatus = StatusFail
-			}
-			if res.Status != wantStatus {
-				t.Errorf("%s: status %s, want %s", c.rule.Code, res.Status, wantStatus)
-			}
-		}
+		run, byCode := runCases(t, db, m, cases)
 		// The history holds the same counts.
 		var stored []Result
 		if err := db.Select(ctx, &stored, `SELECT id, run_id, rule_id, rule_code, rule_name, rule_version, dataset, template, dimension,

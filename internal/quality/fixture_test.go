@@ -43,6 +43,11 @@ var fixtureCatalog = Catalog{
 				{Name: "product", Title: "产品", Type: TypeText},
 				{Name: "batch", Title: "批次", Type: TypeText},
 				{Name: "region_code", Title: "行政区划", Type: TypeRegion},
+				// Data-driven fields, kept in the JSON column extra.
+				{Name: "color", Title: "颜色", Type: TypeText, JSON: "extra"},
+				{Name: "made", Title: "生产日期", Type: TypeDate, JSON: "extra"},
+				{Name: "sold", Title: "销售日期", Type: TypeDate, JSON: "extra"},
+				{Name: "qty", Title: "数量", Type: TypeInt, JSON: "extra"},
 			}},
 	},
 	Codes: CodeTables{Table: "qt_codes", Name: "table_name", Code: "code", Enabled: "enabled"},
@@ -84,7 +89,8 @@ func createFixture(t testing.TB, db *store.DB) {
 		`CREATE TABLE qt_ent (uscc TEXT PRIMARY KEY, name TEXT, ent_type TEXT, capital TEXT, employees BIGINT,
 			establish_date TEXT, region_code TEXT, status TEXT, legal_id TEXT, legal_id_mask TEXT, legal_id_issue TEXT, updated_at ` + ts + `)`,
 		`CREATE TABLE qt_lic (licence_no TEXT PRIMARY KEY, holder_uscc TEXT, issue_date TEXT, expiry_date TEXT, region_code TEXT)`,
-		`CREATE TABLE qt_trace (uscc TEXT NOT NULL, product TEXT NOT NULL, batch TEXT, region_code TEXT, PRIMARY KEY (uscc, product))`,
+		`CREATE TABLE qt_trace (uscc TEXT NOT NULL, product TEXT NOT NULL, batch TEXT, region_code TEXT, extra TEXT NOT NULL DEFAULT '{}',
+			PRIMARY KEY (uscc, product))`,
 		`CREATE TABLE qt_codes (table_name TEXT NOT NULL, code TEXT NOT NULL, enabled ` + boolT + ` NOT NULL, PRIMARY KEY (table_name, code))`,
 	} {
 		if _, err := db.Exec(ctx, q); err != nil {
@@ -132,8 +138,13 @@ func createFixture(t testing.TB, db *store.DB) {
 			t.Fatal(err)
 		}
 	}
-	for _, tr := range [][]any{{"A", "p1", "x", "610102"}, {"A", "p2", "x", "610102"}, {"B", "p1", "y", "610302"}, {"C", "p1", "x", "610302"}} {
-		if _, err := db.Exec(ctx, `INSERT INTO qt_trace VALUES (?,?,?,?)`, tr...); err != nil {
+	for _, tr := range [][]any{
+		{"A", "p1", "x", "610102", `{"color":"红","made":"2020-01-01","qty":5,"sold":"2019-12-01"}`},
+		{"A", "p2", "x", "610102", `{"color":"","made":"2999-01-01","qty":-1}`},
+		{"B", "p1", "y", "610302", `{}`},
+		{"C", "p1", "x", "610302", `{"color":"蓝色的非常长","made":"2020-01-01","qty":500,"sold":"2021-06-01"}`},
+	} {
+		if _, err := db.Exec(ctx, `INSERT INTO qt_trace VALUES (?,?,?,?,?)`, tr...); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -325,7 +325,7 @@ func (m *Module) Record(ctx context.Context, sc viewScope, dataset, key string) 
 	var cols []string
 	var fields []Column
 	for _, c := range ds.Columns {
-		cols = append(cols, col("t", c.Physical()))
+		cols = append(cols, c.expr("t", m.db.Dialect()))
 		fields = append(fields, c)
 	}
 	where := make([]string, len(ds.Key))

@@ -308,6 +308,9 @@ func referencedColumns(s string, ds *Dataset) []string {
 			continue
 		}
 		for _, c := range ds.Columns {
+			if c.JSON != "" {
+				continue // not a column custom SQL can name
+			}
 			if strings.EqualFold(c.Physical(), t.raw) || t.kind == tkQuoted && c.Physical() == t.text {
 				if !slices.Contains(out, c.Name) && !c.Sealed {
 					out = append(out, c.Name)
