@@ -487,6 +487,9 @@ func (g *generator) source(name string, n int) *genSource {
 			set(v, "product_name", map[string]string{"01": "热轧带肋钢筋", "02": "通用硅酸盐水泥", "03": "广播电视传输设备", "04": "人民币鉴别仪", "05": "铁路桥简支梁",
 				"06": "电线电缆", "07": "危险化学品", "08": "危险化学品包装物", "09": "复混肥料", "10": "食品用塑料包装"}[cat])
 			issue := daysBefore(r, 7*365)
+			if issue.Before(e.established) { // a licence follows its holder's establishment
+				issue = e.established.AddDate(0, 0, int(seedEpoch.Sub(e.established).Hours()/24/2))
+			}
 			expiry := issue.AddDate(5, 0, 0)
 			if r.Float64() < defectRate {
 				expiry = issue.AddDate(0, 0, -30)
@@ -693,8 +696,13 @@ func (g *generator) source(name string, n int) *genSource {
 			set(v, "region_code", county)
 			set(v, "plate_no", fmt.Sprintf("陕%c%05d", 'A'+rune(i%10), i%100000))
 			set(v, "color", pick(r, colors))
-			set(v, "manufacture_date", date(reg.AddDate(0, 0, -10-r.IntN(120))))
+			made := reg.AddDate(0, 0, -10-r.IntN(120))
 			set(v, "reg_authority", validate.RegionName(county)+"公安交警大队")
+			if r.Float64() < defectRate && reg.Before(seedEpoch.AddDate(0, 0, -60)) {
+				made = reg.AddDate(0, 0, 1+r.IntN(30)) // still in the past: only the order is wrong
+				defect(i, frame, "manufacture_date", DefectDateOrder, "出厂日期晚于登记日期")
+			}
+			set(v, "manufacture_date", date(made))
 		}
 	case "resource":
 		systems := []string{"登记注册系统", "许可审批系统", "监督抽查系统", "执法办案系统", "信用监管系统", "12315 投诉举报平台", "特种设备监管系统", "计量管理系统", "标准化管理系统", "食品安全监管系统"}

@@ -59,6 +59,11 @@ func TestSeedDemo(t *testing.T) {
 			"resource/record_count/" + DefectMissing:        "t.record_count IS NULL",
 			"apicall/latency_ms/" + DefectMissing:           "t.latency_ms IS NULL",
 		}
+		made := "t.extra ->> 'manufacture_date'"
+		if db.Dialect() == store.Postgres {
+			made = "CAST(t.extra AS jsonb) ->> 'manufacture_date'"
+		}
+		checks["ebike/manufacture_date/"+DefectDateOrder] = made + " > t.registration_date"
 		kinds := map[string]int{}
 		for _, d := range All() {
 			defects, err := Defects(ctx, db, d.Name)

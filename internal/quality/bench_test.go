@@ -149,6 +149,7 @@ func handwritten(d store.Dialect) (string, []string) {
 		{"ENT_LEGAL_REP_ID_VALID", present("legal_rep_id_no_mask") + " AND legal_rep_id_no_issue IS NOT NULL AND legal_rep_id_no_issue <> ''"},
 		{"ENT_ADDRESS_NOT_EMPTY", "address IS NULL OR TRIM(address) = ''"},
 		{"ENT_INDUSTRY_FORMAT", present("industry_code") + " AND " + regexNot("industry_code", "^[0-9]{2,4}$")},
+		{"ENT_INDUSTRY_IN_CODE", present("industry_code") + " AND SUBSTR(industry_code, 1, 2) NOT IN (SELECT code FROM ds_code_items WHERE table_name = 'industry' AND enabled)"},
 		{"ENT_DATE_ORDER", "NULLIF(establish_date, '') > NULLIF(approval_date, '')"},
 		{"ENT_CANCEL_DATE", "status IN ('注销', '吊销') AND (cancel_date IS NULL OR cancel_date = '')"},
 	}
