@@ -108,16 +108,12 @@ func (m *Module) pageOverview(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sc := scopeOf(ctx)
 	d := overviewData{CanRun: web.ViewerFrom(ctx).Can(PermRunExecute)}
-	runs, _, err := m.ListRuns(ctx, sc, RunFilter{}, 0, 1)
-	if err != nil {
+	var err error
+	if d.Latest, err = m.Current(ctx, sc); err != nil {
 		m.pageError(w, r, err)
 		return
 	}
-	if len(runs) > 0 {
-		if d.Latest, err = m.RunDetail(ctx, sc, runs[0].ID); err != nil {
-			m.pageError(w, r, err)
-			return
-		}
+	if d.Latest != nil {
 		d.Dimensions = dimensionChart("quality-dimensions", d.Latest.Scores)
 		d.Datasets = m.datasetScores(d.Latest.Scores)
 	}

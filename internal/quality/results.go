@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -400,8 +401,47 @@ type TrendPoint struct {
 	Value *float64  `json:"value"`
 }
 
-// Trend returns, for the last limit runs that checked the dataset (or rule), the score in the
-// viewer's scope — overall, of one dataset, of one dimension or a rule's pass rate.
+// currentResults returns, in the viewer's scope, the newest result of every enabled rule
+// among the results matching filter, in runs up to upTo (0: all runs): the data's quality as
+// the rules last saw it. A run of one rule or one dataset updates only its own part of it, so
+// scores do not jump with whichever subset ran last.
+func (m *Module) currentResults(ctx context.Context, sc viewScope, filter string, args []any, upTo int64) ([]*Result, error) {
+	where := "id IN (SELECT MAX(id) FROM quality_results WHERE " + filter
+	a := append([]any{}, args...)
+	if upTo > 0 {
+		where += " AND run_id <= ?"
+		a = append(a, upTo)
+	}
+	where += " GROUP BY rule_id) AND rule_id IN (SELECT id FROM quality_rules WHERE enabled)"
+	return m.loadResults(ctx, sc, where, a...)
+}
+
+// Current is the quality as of the newest result of every enabled rule, presented as a view of
+// the newest run (its number and time), with scores and rule counts over all rules.
+func (m *Module) Current(ctx context.Context, sc viewScope) (*RunView, error) {
+	var r Run
+	if err := m.db.Get(ctx, &r, `SELECT `+runCols+` FROM quality_runs ORDER BY id DESC LIMIT 1`); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	results, err := m.currentResults(ctx, sc, "1=1", nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	v, err := m.view(ctx, r, results, sc)
+	if err != nil {
+		return nil, err
+	}
+	v.Score = v.Scores.Overall
+	v.recount()
+	return v, nil
+}
+
+// Trend returns, for the last limit runs that checked the dataset (or rule, or dimension), the
+// score in the viewer's scope as of each run — overall, of one dataset, of one dimension (over
+// the newest result of every rule up to that run, see currentResults) or a rule's pass rate.
 func (m *Module) Trend(ctx context.Context, sc viewScope, dataset, dimension, rule string, limit int) ([]TrendPoint, error) {
 	where, args := "1=1", []any{}
 	if dataset != "" {
@@ -424,11 +464,19 @@ func (m *Module) Trend(ctx context.Context, sc viewScope, dataset, dimension, ru
 	if len(runs) == 0 {
 		return []TrendPoint{}, nil
 	}
-	ids := make([]any, len(runs))
-	for i, r := range runs {
-		ids[i] = r.ID
+	slices.Reverse(runs)
+	// The state before the window, then every result inside it in run order.
+	first, last := runs[0].ID, runs[len(runs)-1].ID
+	state := map[int64]*Result{}
+	before, err := m.currentResults(ctx, sc, where, args, first-1)
+	if err != nil {
+		return nil, err
 	}
-	results, err := m.loadResults(ctx, sc, where+" AND run_id IN ("+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+")", append(args, ids...)...)
+	for _, r := range before {
+		state[*r.RuleID] = r
+	}
+	inside, err := m.loadResults(ctx, sc, where+" AND run_id >= ? AND run_id <= ? AND rule_id IN (SELECT id FROM quality_rules WHERE enabled)",
+		append(append([]any{}, args...), first, last)...)
 	if err != nil {
 		return nil, err
 	}
@@ -437,21 +485,28 @@ func (m *Module) Trend(ctx context.Context, sc viewScope, dataset, dimension, ru
 		return nil, err
 	}
 	byRun := map[int64][]*Result{}
-	for _, r := range results {
+	for _, r := range inside {
 		byRun[r.RunID] = append(byRun[r.RunID], r)
 	}
 	out := make([]TrendPoint, 0, len(runs))
-	for _, r := range slices.Backward(runs) {
-		p := TrendPoint{RunID: r.ID, At: r.StartedAt}
-		s := Score(byRun[r.ID], st.Weights)
-		switch {
-		case rule != "" && len(byRun[r.ID]) == 1:
-			p.Value = byRun[r.ID][0].PassRate
-		case dimension != "":
+	for _, run := range runs {
+		p := TrendPoint{RunID: run.ID, At: run.StartedAt}
+		if rule != "" {
+			if rs := byRun[run.ID]; len(rs) == 1 {
+				p.Value = rs[0].PassRate
+			}
+			out = append(out, p)
+			continue
+		}
+		for _, r := range byRun[run.ID] {
+			state[*r.RuleID] = r
+		}
+		s := Score(slices.Collect(maps.Values(state)), st.Weights)
+		if dimension != "" {
 			if v, ok := s.Dimensions[dimension]; ok {
 				p.Value = &v
 			}
-		default:
+		} else {
 			p.Value = s.Overall
 		}
 		out = append(out, p)
