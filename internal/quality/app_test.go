@@ -3,6 +3,9 @@ package quality_test
 import (
 	"context"
 	"fmt"
+	"html"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -411,6 +414,73 @@ func TestReportsPerRunAndMonth(t *testing.T) {
 		e.App.DB.Get(context.Background(), &exports, `SELECT COUNT(*) FROM audit_log WHERE action = 'quality.report.export'`)
 		if exports != 2 {
 			t.Errorf("%d exports audited", exports)
+		}
+	})
+}
+
+// TestRecordLinkWithChineseKey drills down from a failing licence whose key holds Chinese
+// characters, parentheses and URL-special characters: the result page's link to the full
+// record is escaped once, and following it opens the record.
+func TestRecordLinkWithChineseKey(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
+		now := store.Now()
+		keys := []string{"(陕)XK16-293-00002", "(陕)XK16 A+B&C#1%"}
+		for i, k := range keys {
+			if _, err := e.App.DB.Exec(context.Background(), `INSERT INTO ds_licence(licence_no, holder_uscc, holder_name, issuing_authority, region_code, row_hash, first_seen_at, last_updated_at)
+				VALUES (?, ?, ?, '陕西省市场监督管理局', '610102', 'h', ?, ?)`, k, fmt.Sprintf("BAD%d", i), fmt.Sprintf("西安持证%d号公司", i), now, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.User("ana", "610000", "analyst")
+		c := e.Login("ana")
+		res := c.Do("POST", "/api/v1/quality/runs", map[string]any{"rule": "LIC_HOLDER_USCC_VALID"})
+		if res.Status != 201 {
+			t.Fatalf("run: %d %s", res.Status, res.Body)
+		}
+		var v runView
+		res.JSON(&v)
+		if len(v.Results) != 1 || v.Results[0].Failed != 2 {
+			t.Fatalf("run: %s", res.Body)
+		}
+		page := c.Do("GET", fmt.Sprintf("/quality/results/%d", v.Results[0].ID), nil)
+		if page.Status != 200 {
+			t.Fatalf("result page: %d", page.Status)
+		}
+		links := regexp.MustCompile(`href="(/quality/records/licence\?key=[^"]*)"`).FindAllStringSubmatch(string(page.Body), -1)
+		if len(links) != len(keys) {
+			t.Fatalf("record links: %v", links)
+		}
+		opened := map[string]bool{}
+		for _, l := range links {
+			href := html.UnescapeString(l[1])
+			u, err := url.Parse(href)
+			if k := u.Query().Get("key"); err != nil || (k != keys[0] && k != keys[1]) {
+				t.Errorf("link %s carries key %q, not one of %q (escaped twice?)", href, k, keys)
+			}
+			rec := c.Do("GET", href, nil)
+			body := html.UnescapeString(string(rec.Body))
+			if rec.Status != 200 || !strings.Contains(body, `id="record-fields"`) {
+				t.Fatalf("following %s: %d", href, rec.Status)
+			}
+			for i, k := range keys {
+				if strings.Contains(body, "<td>"+k+"</td>") {
+					opened[k] = true
+					if !strings.Contains(body, fmt.Sprintf("西安持证%d号公司", i)) || !strings.Contains(body, fmt.Sprintf("BAD%d", i)) || !strings.Contains(body, "陕西省市场监督管理局") {
+						t.Errorf("record %s lacks its fields", k)
+					}
+				}
+			}
+			// The same query answers the API.
+			api := c.Do("GET", "/api/v1/quality/records/licence"+href[strings.Index(href, "?"):], nil)
+			if api.Status != 200 || !strings.Contains(string(api.Body), "西安持证") {
+				t.Errorf("API with %s: %d %s", href, api.Status, api.Body)
+			}
+		}
+		for _, k := range keys {
+			if !opened[k] {
+				t.Errorf("no link opened the record %s", k)
+			}
 		}
 	})
 }

@@ -156,7 +156,7 @@ func (m *Module) pageRules(w http.ResponseWriter, r *http.Request) {
 	v := web.ViewerFrom(r.Context())
 	m.render(w, r, "quality_rules.html", "质量规则", []web.Crumb{{Title: "质量规则"}}, rulesData{Rules: rules, Filter: f,
 		Datasets: m.cat.Datasets, Dimensions: Dimensions, Titles: m.datasetTitles(), Templates: templateTitles(),
-		CanWrite: v.Can(PermRuleWrite), CanRun: v.Can(PermRunExecute)})
+		CanWrite: canEditRules(r.Context()), CanRun: v.Can(PermRunExecute)})
 }
 
 type ruleFormData struct {
@@ -168,14 +168,14 @@ type ruleFormData struct {
 	Dimensions []string
 	Severities []struct{ Code, Label string }
 	Trend      chart
-	CanWrite   bool
+	CanWrite   bool // save and delete offered (PermRuleWrite and a province-wide scope); read-only otherwise
 	CanRun     bool
 }
 
 func (m *Module) pageRuleForm(w http.ResponseWriter, r *http.Request) {
 	v := web.ViewerFrom(r.Context())
 	d := ruleFormData{Datasets: m.cat.Datasets, Templates: RuleTemplates, Dimensions: Dimensions, Severities: Severities,
-		CanWrite: v.Can(PermRuleWrite), CanRun: v.Can(PermRunExecute), Params: "{}"}
+		CanWrite: canEditRules(r.Context()), CanRun: v.Can(PermRunExecute), Params: "{}"}
 	title := "新增质量规则"
 	if r.PathValue("id") != "" {
 		id, err := web.PathInt64(r, "id")
@@ -491,9 +491,6 @@ func (f FailedRow) Value(name string) string {
 	}
 	return *v
 }
-
-// KeyQuery is the key as a URL query value.
-func (f FailedRow) KeyQuery() string { return url.QueryEscape(f.RowKey) }
 
 // SeverityText is the Chinese severity of a rule.
 func (r *Rule) SeverityText() string { return SeverityLabel(r.Severity) }
