@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"zhsj/internal/app/apptest"
+	"zhsj/internal/iam"
 	"zhsj/internal/store"
 	"zhsj/internal/store/storetest"
 	"zhsj/internal/web"
@@ -630,4 +632,62 @@ func TestCrossOriginPostRejected(t *testing.T) {
 func itoa(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestProvinceWideRoutesRefuseCityScope: routes acting on the provincial platform as a whole
+// (quality rules and settings, indicator definitions, scheduled jobs, monitoring) refuse a
+// principal whose data scope is one city, even one holding every permission they need; a
+// province-wide principal with the same role passes.
+func TestProvinceWideRoutesRefuseCityScope(t *testing.T) {
+	t.Parallel()
+	e := apptest.New(t, storetest.SQLite(t))
+	ctx := context.Background()
+	marked := map[string]bool{}
+	var perms []string
+	for _, rt := range e.App.RouteTable() {
+		if rt.ProvinceWide {
+			marked[rt.Method+" "+rt.Pattern] = true
+			if !slices.Contains(perms, rt.Permission) {
+				perms = append(perms, rt.Permission)
+			}
+		}
+	}
+	for _, want := range []string{"PUT /api/v1/quality/rules/{id}", "PUT /api/v1/quality/settings", "GET /quality/rules/new",
+		"PUT /api/v1/indicators/{code}", "POST /api/v1/indicator-runs", "POST /api/v1/ops/jobs/{name}/run", "GET /ops/jobs",
+		"GET /api/v1/monitor/targets", "POST /api/v1/notify/channels", "GET /monitor"} {
+		if !marked[want] {
+			t.Errorf("%s is not marked ProvinceWide", want)
+		}
+	}
+	if _, err := e.App.IAM.CreateRole(ctx, nil, iam.System(), iam.RoleInput{Code: "platform_all", Name: "全部平台级功能",
+		DataScope: iam.ScopeAll, Permissions: perms}); err != nil {
+		t.Fatal(err)
+	}
+	e.User("xa_platform", "610100", "platform_all")
+	e.User("sx_platform", "610000", "platform_all")
+	city, province := e.Login("xa_platform"), e.Login("sx_platform")
+	param := regexp.MustCompile(`\{[a-z_]+\}`)
+	for key := range marked {
+		method, pattern, _ := strings.Cut(key, " ")
+		path := param.ReplaceAllString(pattern, "1")
+		res := city.Do(method, path, map[string]any{})
+		switch {
+		case res.Status != http.StatusForbidden:
+			t.Errorf("city scope %s: %d", key, res.Status)
+		case strings.HasPrefix(path, "/api/") && res.ErrorCode() != "out_of_scope":
+			t.Errorf("city scope %s: error %q", key, res.ErrorCode())
+		case !strings.HasPrefix(path, "/api/") && !strings.Contains(string(res.Body), `id="province-wide-only"`):
+			t.Errorf("city scope %s: page does not explain the refusal", key)
+		}
+		if method == "GET" {
+			if res := province.Do(method, path, nil); res.Status == http.StatusForbidden {
+				t.Errorf("province scope %s: 403 %s", key, res.Body)
+			}
+		}
+	}
+	var denied int
+	e.App.DB.Get(ctx, &denied, `SELECT COUNT(*) FROM audit_log WHERE action = 'access.denied' AND detail = '数据范围不是全省'`)
+	if denied != len(marked) {
+		t.Errorf("%d refusals audited, want %d", denied, len(marked))
+	}
 }

@@ -26,6 +26,9 @@ var (
 	ErrExpired        = web.Errorf(http.StatusForbidden, "account_expired", "临时账号已过有效期，请联系系统管理员")
 	ErrRateLimited    = web.Errorf(http.StatusTooManyRequests, "rate_limited", "登录尝试过于频繁，请稍后再试")
 	errMustChange     = web.Errorf(http.StatusForbidden, "password_change_required", "请先修改口令")
+	// ErrNotProvinceWide answers a call of a route marked ProvinceWide by a principal whose
+	// data scope is not the whole province.
+	ErrNotProvinceWide = web.Errorf(http.StatusForbidden, "out_of_scope", "此功能作用于全省平台（不属于某一地区），仅限数据范围为全省的账号使用")
 )
 
 func lockedError(until time.Time, now time.Time) *web.Error {

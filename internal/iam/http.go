@@ -70,6 +70,15 @@ func (s *Service) Require(rt web.Route) http.Handler {
 			web.Fail(w, r, web.ErrForbidden)
 			return
 		}
+		if rt.ProvinceWide && !p.ProvinceWide() {
+			s.record(r.Context(), s.db, r, audit.Entry{Action: "access.denied", ObjectType: "route", ObjectID: rt.Method + " " + rt.Pattern, Result: "denied", Detail: "数据范围不是全省"})
+			if !web.WantsJSON(r) && r.Method == http.MethodGet && s.Pages != nil {
+				s.Pages.RenderStatus(w, r, http.StatusForbidden, "iam_forbidden.html", web.PageData{Title: "仅限全省数据范围", Data: "province_wide"})
+				return
+			}
+			web.Fail(w, r, ErrNotProvinceWide)
+			return
+		}
 		rt.Handler(w, r)
 	})
 }

@@ -147,7 +147,7 @@ func (p *Principal) widestRank() int {
 }
 
 // ProvinceWide reports whether the principal's data scope is the whole province (no row
-// filter): what platform-wide operations (monitoring, jobs) require.
+// filter): what platform-wide operations (routes marked ProvinceWide) require.
 func (p *Principal) ProvinceWide() bool {
 	where, _ := p.Filter(Cols{})
 	return where == "1=1"

@@ -12,20 +12,21 @@ import (
 	"zhsj/internal/web"
 )
 
-// Routes are the catalogue's pages and API.
+// Routes are the catalogue's pages and API. Definitions and recomputation serve every region's
+// dashboards: changing them is ProvinceWide.
 func (s *Service) Routes() []web.Route {
 	return []web.Route{
 		{Method: "GET", Pattern: "/indicators", Permission: PermRead, Summary: "指标目录（指标维护）", Handler: s.pageCatalogue},
-		{Method: "GET", Pattern: "/indicators/new", Permission: PermWrite, Summary: "新增指标", Handler: s.pageEdit},
+		{Method: "GET", Pattern: "/indicators/new", Permission: PermWrite, ProvinceWide: true, Summary: "新增指标", Handler: s.pageEdit},
 		{Method: "GET", Pattern: "/indicators/{code}", Permission: PermRead, Summary: "指标详情、版本与计算记录", Handler: s.pageEdit},
 		{Method: "GET", Pattern: "/api/v1/indicators", Permission: PermRead, Summary: "指标目录列表（定义、公式、血缘、最近计算、来源数据质量）", Handler: s.apiList},
-		{Method: "POST", Pattern: "/api/v1/indicators", Permission: PermWrite, Summary: "新增指标定义", Handler: s.apiSave(true)},
+		{Method: "POST", Pattern: "/api/v1/indicators", Permission: PermWrite, ProvinceWide: true, Summary: "新增指标定义", Handler: s.apiSave(true)},
 		{Method: "GET", Pattern: "/api/v1/indicators/{code}", Permission: PermRead, Summary: "指标定义详情", Handler: s.apiGet},
-		{Method: "PUT", Pattern: "/api/v1/indicators/{code}", Permission: PermWrite, Summary: "修改指标定义（生成新版本并重算历史）", Handler: s.apiSave(false)},
+		{Method: "PUT", Pattern: "/api/v1/indicators/{code}", Permission: PermWrite, ProvinceWide: true, Summary: "修改指标定义（生成新版本并重算历史）", Handler: s.apiSave(false)},
 		{Method: "GET", Pattern: "/api/v1/indicators/{code}/versions", Permission: PermRead, Summary: "指标定义版本列表", Handler: s.apiVersions},
 		{Method: "GET", Pattern: "/api/v1/indicators/{code}/values", Permission: PermRead, Summary: "指标取值（本辖区，按地区与统计期）", Handler: s.apiValues},
 		{Method: "GET", Pattern: "/api/v1/indicator-runs", Permission: PermRead, Summary: "指标计算记录列表", Handler: s.apiRuns},
-		{Method: "POST", Pattern: "/api/v1/indicator-runs", Permission: PermRecompute, Summary: "请求全量重算全部指标", Handler: s.apiRecompute},
+		{Method: "POST", Pattern: "/api/v1/indicator-runs", Permission: PermRecompute, ProvinceWide: true, Summary: "请求全量重算全部指标", Handler: s.apiRecompute},
 	}
 }
 
@@ -219,7 +220,7 @@ func (s *Service) pageCatalogue(w http.ResponseWriter, r *http.Request) {
 	}
 	p := iam.FromContext(ctx)
 	d := cataloguePage{Q: strings.TrimSpace(r.URL.Query().Get("q")), Group: r.URL.Query().Get("group"), Themes: Themes, Topics: Topics,
-		Labels: Labels, Runs: runs, CanWrite: p.Can(PermWrite), CanRun: p.Can(PermRecompute)}
+		Labels: Labels, Runs: runs, CanWrite: p.Can(PermWrite) && p.ProvinceWide(), CanRun: p.Can(PermRecompute) && p.ProvinceWide()}
 	for _, e := range list {
 		switch {
 		case d.Group == "none" && len(e.Groups) > 0, d.Group != "" && d.Group != "none" && !e.InGroup(d.Group):
@@ -255,7 +256,7 @@ type DatasetOption struct{ Name, Title, Fields string }
 func (s *Service) pageEdit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := iam.FromContext(ctx)
-	d := editPage{New: r.PathValue("code") == "", Themes: Themes, Topics: Topics, Labels: Labels, CanWrite: p.Can(PermWrite),
+	d := editPage{New: r.PathValue("code") == "", Themes: Themes, Topics: Topics, Labels: Labels, CanWrite: p.Can(PermWrite) && p.ProvinceWide(),
 		Kinds: []string{KindAggregate, KindRatio, KindWeighted}, Aggs: []string{AggCount, AggSum, AggCountDistinct},
 		Periods: []string{PeriodAll, PeriodYear, PeriodMonth, PeriodDay}}
 	title := "新增指标"

@@ -18,9 +18,10 @@ import (
 	"zhsj/internal/web"
 )
 
-// Routes are the module's pages and API.
+// Routes are the module's pages and API. Monitoring objects belong to the provincial platform,
+// not to a region: every route but the public status page is ProvinceWide.
 func (s *Service) Routes() []web.Route {
-	return []web.Route{
+	routes := []web.Route{
 		{Method: "GET", Pattern: "/status", Permission: web.Public, Summary: "公开的系统运行状态页（无需登录）", Handler: s.pageStatus},
 
 		{Method: "GET", Pattern: "/monitor", Permission: PermTargetRead, Summary: "监控目标总览", Handler: s.pageTargets},
@@ -65,6 +66,10 @@ func (s *Service) Routes() []web.Route {
 		{Method: "POST", Pattern: "/api/v1/notify/channels/{id}/test", Permission: PermChannelTest, Summary: "发送测试通知", Handler: s.apiTestChannel},
 		{Method: "GET", Pattern: "/api/v1/notify/deliveries", Permission: PermDeliveryRead, Summary: "通知发送记录", Handler: s.apiDeliveries},
 	}
+	for i := range routes {
+		routes[i].ProvinceWide = routes[i].Permission != web.Public
+	}
+	return routes
 }
 
 // fail maps the module's errors onto HTTP errors.
@@ -170,9 +175,6 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 // ---- systems ----
 
 func (s *Service) apiSystems(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	list, err := s.Systems(r.Context())
 	if err != nil {
 		fail(w, r, err)
@@ -182,9 +184,6 @@ func (s *Service) apiSystems(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiSaveSystem(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	var in struct {
 		Code        string `json:"code"`
 		Name        string `json:"name"`
@@ -227,9 +226,6 @@ func (s *Service) invalidateStatus() {
 // ---- targets ----
 
 func (s *Service) apiTargets(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	sys, _ := strconv.ParseInt(r.URL.Query().Get("system"), 10, 64)
 	list, err := s.Targets(r.Context(), sys)
 	if err != nil {
@@ -243,9 +239,6 @@ func (s *Service) apiTargets(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiTarget(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -286,9 +279,6 @@ func (in targetInput) target() Target {
 }
 
 func (s *Service) apiSaveTarget(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	var in targetInput
 	if !decode(w, r, &in) {
 		return
@@ -319,9 +309,6 @@ func (s *Service) apiSaveTarget(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiDeleteTarget(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -346,9 +333,6 @@ func (s *Service) apiDeleteTarget(w http.ResponseWriter, r *http.Request) {
 
 // apiProbeNow runs the target's probe once and returns the result without storing it.
 func (s *Service) apiProbeNow(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -373,9 +357,6 @@ func (s *Service) apiProbeNow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiSeries(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	q := r.URL.Query()
 	name := q.Get("name")
 	if !metricRE.MatchString(name) {
@@ -414,9 +395,6 @@ func (s *Service) apiSeries(w http.ResponseWriter, r *http.Request) {
 // ---- rules ----
 
 func (s *Service) apiRules(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	list, err := s.Rules(r.Context())
 	if err != nil {
 		fail(w, r, err)
@@ -426,9 +404,6 @@ func (s *Service) apiRules(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiSaveRule(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	var in struct {
 		Name          string    `json:"name"`
 		Metric        string    `json:"metric"`
@@ -473,9 +448,6 @@ func (s *Service) apiSaveRule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiDeleteRule(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -498,9 +470,6 @@ func (s *Service) apiDeleteRule(w http.ResponseWriter, r *http.Request) {
 // ---- alerts ----
 
 func (s *Service) apiAlerts(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	p, err := web.Paging(r)
 	if err != nil {
 		web.Fail(w, r, err)
@@ -516,9 +485,6 @@ func (s *Service) apiAlerts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiAlert(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -537,9 +503,6 @@ func (s *Service) apiAlert(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiAck(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -565,9 +528,6 @@ func (s *Service) apiAck(w http.ResponseWriter, r *http.Request) {
 // ---- silences ----
 
 func (s *Service) apiSilences(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	list, err := s.Silences(r.Context(), r.URL.Query().Get("active") == "1")
 	if err != nil {
 		fail(w, r, err)
@@ -577,9 +537,6 @@ func (s *Service) apiSilences(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiSaveSilence(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	var in struct {
 		Kind          string   `json:"kind"`
 		SystemID      int64    `json:"system_id"`
@@ -615,9 +572,6 @@ func (s *Service) apiSaveSilence(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiExpireSilence(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -649,9 +603,6 @@ func (s *Service) settings(ctx context.Context) (settings, error) {
 }
 
 func (s *Service) apiSettings(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	st, err := s.settings(r.Context())
 	if err != nil {
 		fail(w, r, err)
@@ -661,9 +612,6 @@ func (s *Service) apiSettings(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiSaveSettings(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	var in settings
 	if !decode(w, r, &in) {
 		return
@@ -712,9 +660,6 @@ func viewChannel(c notify.Channel) channelView {
 }
 
 func (s *Service) apiChannels(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	list, err := s.opt.Notify.Channels(r.Context())
 	if err != nil {
 		fail(w, r, err)
@@ -728,9 +673,6 @@ func (s *Service) apiChannels(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiChannel(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -757,9 +699,6 @@ func hubError(err error) error {
 }
 
 func (s *Service) apiSaveChannel(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	var in struct {
 		Name    string          `json:"name"`
 		Kind    string          `json:"kind"`
@@ -810,9 +749,6 @@ func (s *Service) apiSaveChannel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiDeleteChannel(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -834,9 +770,6 @@ func (s *Service) apiDeleteChannel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiTestChannel(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -866,9 +799,6 @@ func (s *Service) apiTestChannel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) apiDeliveries(w http.ResponseWriter, r *http.Request) {
-	if !requireScope(w, r) {
-		return
-	}
 	p, err := web.Paging(r)
 	if err != nil {
 		web.Fail(w, r, err)

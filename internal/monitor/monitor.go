@@ -14,7 +14,6 @@ import (
 	"embed"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -22,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"zhsj/internal/audit"
-	"zhsj/internal/iam"
 	"zhsj/internal/notify"
 	"zhsj/internal/store"
 	"zhsj/internal/web"
@@ -191,19 +189,6 @@ func (s *Service) Menu() []web.MenuItem {
 		{Group: "运维中心", Title: "通知发送记录", Path: "/notify/deliveries", Permission: PermDeliveryRead, Order: 16},
 		{Group: "运维中心", Title: "系统状态页", Path: "/status", Permission: PermTargetRead, Order: 17},
 	}
-}
-
-// provinceWide reports whether the caller's data scope covers the whole province. Monitoring
-// objects belong to the provincial platform, not to a region: only callers whose scope is the
-// whole province see or change them (fails closed, like every other scope check).
-func provinceWide(r *http.Request) bool { return iam.FromContext(r.Context()).ProvinceWide() }
-
-func requireScope(w http.ResponseWriter, r *http.Request) bool {
-	if provinceWide(r) {
-		return true
-	}
-	web.Fail(w, r, web.Errorf(http.StatusForbidden, "out_of_scope", "监控与通知属于全省平台运维，仅限省级数据范围的账号访问"))
-	return false
 }
 
 // detach returns a context for background work started by a request.

@@ -12,10 +12,6 @@ import (
 )
 
 func (s *Service) render(w http.ResponseWriter, r *http.Request, page, title string, crumbs []web.Crumb, data any) {
-	if !provinceWide(r) {
-		s.pages.RenderStatus(w, r, http.StatusForbidden, "monitor_scope.html", web.PageData{Title: title, Crumbs: crumbs})
-		return
-	}
 	s.pages.Render(w, r, page, web.PageData{Title: title, Crumbs: append([]web.Crumb{{Title: "运维中心"}}, crumbs...), Data: data})
 }
 

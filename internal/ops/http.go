@@ -53,10 +53,10 @@ func (s *Service) Routes() []web.Route {
 		{Method: "GET", Pattern: "/api/v1/ops/backup-settings", Permission: PermBackupRead, Summary: "查看备份策略", Handler: s.getSettings},
 		{Method: "PUT", Pattern: "/api/v1/ops/backup-settings", Permission: PermBackupWrite, Summary: "修改备份策略", Handler: s.putSettings},
 		{Method: "GET", Pattern: "/api/v1/ops/releases", Permission: PermReleaseRead, Summary: "版本发布记录列表", Handler: s.listReleases},
-		{Method: "GET", Pattern: "/ops/jobs", Permission: PermJobsRead, Summary: "定时任务", Handler: s.jobsPage},
-		{Method: "GET", Pattern: "/api/v1/ops/jobs", Permission: PermJobsRead, Summary: "定时任务及最近运行记录（?job= 只看一个任务）", Handler: s.listJobs},
-		{Method: "POST", Pattern: "/api/v1/ops/jobs/{name}/run", Permission: PermJobsRun, Summary: "立即运行定时任务", Handler: s.runJob},
-		{Method: "PUT", Pattern: "/api/v1/ops/jobs/{name}", Permission: PermJobsRun, Summary: "暂停或恢复定时任务（enabled）", Handler: s.setJob},
+		{Method: "GET", Pattern: "/ops/jobs", Permission: PermJobsRead, ProvinceWide: true, Summary: "定时任务", Handler: s.jobsPage},
+		{Method: "GET", Pattern: "/api/v1/ops/jobs", Permission: PermJobsRead, ProvinceWide: true, Summary: "定时任务及最近运行记录（?job= 只看一个任务）", Handler: s.listJobs},
+		{Method: "POST", Pattern: "/api/v1/ops/jobs/{name}/run", Permission: PermJobsRun, ProvinceWide: true, Summary: "立即运行定时任务", Handler: s.runJob},
+		{Method: "PUT", Pattern: "/api/v1/ops/jobs/{name}", Permission: PermJobsRun, ProvinceWide: true, Summary: "暂停或恢复定时任务（enabled）", Handler: s.setJob},
 	}
 }
 

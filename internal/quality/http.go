@@ -17,8 +17,8 @@ import (
 )
 
 // Routes are the module's API and pages. Every route that needs PermRuleWrite (creating,
-// changing and deleting rules, saving settings, the new-rule page) also needs a province-wide
-// data scope: see provinceWideOnly.
+// changing and deleting rules, saving settings, the new-rule page) is ProvinceWide: see
+// canEditRules.
 func (m *Module) Routes() []web.Route {
 	routes := []web.Route{
 		{Method: "GET", Pattern: "/api/v1/quality/datasets", Permission: PermRuleRead, Summary: "可核查的数据集及其字段", Handler: m.apiDatasets},
@@ -52,16 +52,10 @@ func (m *Module) Routes() []web.Route {
 		{Method: "GET", Pattern: "/quality/reports/{id}", Permission: PermReportRead, Summary: "数据质量报告（可打印）", Handler: m.pageReport},
 	}
 	for i := range routes {
-		if routes[i].Permission == PermRuleWrite {
-			routes[i].Handler = m.provinceWideOnly(routes[i].Handler)
-		}
+		routes[i].ProvinceWide = routes[i].Permission == PermRuleWrite
 	}
 	return routes
 }
-
-// msgProvinceWide explains why an account without a province-wide data scope cannot change
-// rules or settings.
-const msgProvinceWide = "质量规则与设置对全省生效，只有数据范围为全省的用户可以修改"
 
 // canEditRules reports whether the caller may change rules and settings: it holds
 // PermRuleWrite and its data scope is the whole province. Rules and settings are not scoped —
@@ -70,23 +64,6 @@ const msgProvinceWide = "质量规则与设置对全省生效，只有数据范�
 func canEditRules(ctx context.Context) bool {
 	p := iam.FromContext(ctx)
 	return p.Can(PermRuleWrite) && p.ProvinceWide()
-}
-
-// provinceWideOnly refuses (403) callers whose data scope is not the whole province, as JSON
-// for the API and as the error page for pages. The route's permission is checked before.
-func (m *Module) provinceWideOnly(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if iam.FromContext(r.Context()).ProvinceWide() {
-			h(w, r)
-			return
-		}
-		err := web.Errorf(http.StatusForbidden, "out_of_scope", "%s", msgProvinceWide)
-		if strings.HasPrefix(r.URL.Path, "/api/") {
-			web.Fail(w, r, err)
-			return
-		}
-		m.pageError(w, r, err)
-	}
 }
 
 func actor(r *http.Request) string {

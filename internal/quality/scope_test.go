@@ -50,7 +50,7 @@ func TestRulesAndSettingsNeedProvinceScope(t *testing.T) {
 		}
 		refused := func(who string, res *apptest.Response) {
 			t.Helper()
-			if res.Status != 403 || !strings.Contains(string(res.Body), "只有数据范围为全省的用户可以修改") {
+			if res.Status != 403 || !strings.Contains(string(res.Body), "仅限数据范围为全省的账号使用") {
 				t.Errorf("%s: %d %s", who, res.Status, res.Body)
 			}
 		}
@@ -112,7 +112,7 @@ func TestRulesAndSettingsNeedProvinceScope(t *testing.T) {
 			t.Errorf("Xi'an rule catalogue: %d, offers new rule: %v", page.Status, strings.Contains(string(page.Body), `id="new-rule"`))
 		}
 		page = xa.Do("GET", "/quality/rules/new", nil)
-		if page.Status != 403 || !strings.Contains(string(page.Body), "只有数据范围为全省的用户可以修改") || !strings.Contains(string(page.Body), "</html>") {
+		if page.Status != 403 || !strings.Contains(string(page.Body), "仅限数据范围为全省的账号使用") || !strings.Contains(string(page.Body), "</html>") {
 			t.Errorf("Xi'an new-rule page: %d", page.Status)
 		}
 		for _, id := range []int64{b.ID, own.ID} {

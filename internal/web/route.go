@@ -29,6 +29,11 @@ type Route struct {
 	// from the cross-origin (CSRF) protection, and its handler also answers the CORS
 	// preflight (OPTIONS) of the same path.
 	CrossOrigin bool
+	// ProvinceWide marks an endpoint that acts on the provincial platform as a whole, on
+	// objects that belong to no region (monitoring, scheduled jobs, quality rules and
+	// settings, indicator definitions): only principals whose data scope is the whole
+	// province may call it, whatever permissions they hold.
+	ProvinceWide bool
 }
 
 // Perm names a permission for the role editor.
