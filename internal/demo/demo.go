@@ -42,7 +42,8 @@ type Env struct {
 	Scale Scale
 	// NewPassword returns a one-time password for an account.
 	NewPassword func(account, name string) string
-	// Modules are the seeders of the wired modules, run after the people.
+	// Modules are the seeders of the wired modules, run after the people in this order except
+	// that those marked Last run at the end.
 	Modules []Seeder
 }
 
@@ -50,6 +51,9 @@ type Env struct {
 type Seeder struct {
 	Name string
 	Run  func(ctx context.Context, env *Env) ([]string, error) // returns lines to print
+	// Last seeders run after all the others (in their own order), whatever the wiring order:
+	// for seeders that look at the data the others write, such as the first quality run.
+	Last bool
 }
 
 // ErrRealData means the database holds accounts that the demo did not create.
@@ -76,8 +80,16 @@ func Seed(ctx context.Context, env *Env) ([]string, error) {
 			return nil, err
 		}
 	}
+	seeders := []Seeder{{Name: "people", Run: seedPeople}}
+	for _, last := range []bool{false, true} {
+		for _, s := range env.Modules {
+			if s.Last == last {
+				seeders = append(seeders, s)
+			}
+		}
+	}
 	var out []string
-	for _, s := range append([]Seeder{{Name: "people", Run: seedPeople}}, env.Modules...) {
+	for _, s := range seeders {
 		lines, err := s.Run(ctx, env)
 		if err != nil {
 			return out, fmt.Errorf("演示数据 %s: %w", s.Name, err)

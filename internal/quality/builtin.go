@@ -205,10 +205,12 @@ func (m *Module) PruneFailedRows(ctx context.Context, cutoff time.Time) (int64, 
 	return res.RowsAffected()
 }
 
-// Seeder runs every enabled rule once on the demo data (after the datasets are seeded), so
-// that the demo shows results, scores and failing rows; it does nothing when runs exist.
+// Seeder runs every enabled rule once on the demo data, so that the demo shows results, scores
+// and failing rows; it does nothing when runs exist. It is a Last seeder: it runs after every
+// module has loaded its datasets (the data hub's registers and the indicator module's topic
+// datasets, wired after this module).
 func (m *Module) Seeder() demo.Seeder {
-	return demo.Seeder{Name: "quality", Run: func(ctx context.Context, env *demo.Env) ([]string, error) {
+	return demo.Seeder{Name: "quality", Last: true, Run: func(ctx context.Context, env *demo.Env) ([]string, error) {
 		var n int
 		if err := m.db.Get(ctx, &n, `SELECT COUNT(*) FROM quality_runs`); err != nil || n > 0 {
 			return nil, err

@@ -1,8 +1,10 @@
 // Package gen generates deterministic market-supervision rows straight into the dataset
 // tables: the four topic datasets for the demo, and every dataset for the indicator and
 // dashboard tests and benchmarks (where the data hub's ingestion would be too slow to fill a
-// million rows per run). Values are plausible, not validated: the data hub's seeder is the
-// realistic one.
+// million rows per run). Values are plausible and pass the built-in quality rules (credit codes
+// carry valid check characters, dates are in order, counts are not negative), but they are not
+// written through ingestion: the data hub's seeder is the realistic one, with its deliberate
+// defects.
 package gen
 
 import (
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"zhsj/internal/dataset/validate"
 	"zhsj/internal/iam"
 	"zhsj/internal/store"
 )
@@ -94,9 +97,31 @@ func (o *Options) date(r *row) string {
 	return o.Start.AddDate(0, 0, r.n(days)).Format("2006-01-02")
 }
 
-// USCC is the credit code of generated enterprise i (the same for every dataset).
+// USCC is the credit code of generated enterprise i (the same for every dataset): a valid
+// GB 32100 code (both check characters computed), so that the built-in credit-code rules pass
+// on generated data.
 func USCC(i int, region string) string {
-	return fmt.Sprintf("91%s%09dX", region, i)
+	return validate.MakeUSCC('9', '1', region, orgBody(i))
+}
+
+// orgBody is the 8-character organisation-code body of enterprise i: its number in eight
+// decimal digits, or, from 10^8 on, a letter followed by seven base-31 characters of the
+// GB 32100 character set (so that the two forms never collide).
+func orgBody(i int) string {
+	const decimal = 100_000_000
+	if i >= 0 && i < decimal {
+		return fmt.Sprintf("%08d", i)
+	}
+	const charset = "0123456789ABCDEFGHJKLMNPQRTUWXY" // GB 32100 characters
+	letters := charset[10:]
+	n := uint64(i) - decimal
+	var b [8]byte
+	for k := 7; k > 0; k-- {
+		b[k] = charset[n%31]
+		n /= 31
+	}
+	b[0] = letters[n%uint64(len(letters))]
+	return string(b[:])
 }
 
 // enterpriseRegion is where enterprise i is registered (stable across datasets).
