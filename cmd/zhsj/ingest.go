@@ -49,7 +49,16 @@ func ingestCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, ok := dataset.Get(ds)
 			if !ok {
-				return fmt.Errorf("请用 --dataset 指定数据集（%s）", strings.Join(dataset.Names(), "、"))
+				err := fmt.Errorf("请用 --dataset 指定数据集（%s）", strings.Join(dataset.Names(), "、"))
+				if ds != "" {
+					err = fmt.Errorf("数据集 %q 不存在，可用的数据集：%s", ds, strings.Join(dataset.Names(), "、"))
+				}
+				if asJSON { // scripts read the answer from stdout, as for a failed file
+					enc := json.NewEncoder(cmd.OutOrStdout())
+					enc.SetEscapeHTML(false)
+					enc.Encode(&ingestSummary{Dataset: ds, Status: dataset.StatusFailed, Error: err.Error(), Runs: []*dataset.Result{}})
+				}
+				return err
 			}
 			mapping := dataset.Mapping{}
 			for _, m := range maps {
