@@ -3,6 +3,7 @@ package dataset
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"zhsj/internal/store"
 	"zhsj/internal/web"
@@ -20,6 +22,17 @@ import (
 // token (Authorization: Bearer …, permission dataset.push.write), a JSON array of records
 // (or {"records": […]}) and an Idempotency-Key header. A repeated key returns the first
 // answer without running again; the same key with a different body is refused.
+//
+// The key is claimed before the batch runs, atomically: the request that inserts the key's
+// row in ds_push_keys (primary key dataset + key) is the only one that runs the batch. A
+// request with the same key arriving while that batch is still being processed is answered
+// 409 idempotency_key_in_progress with Retry-After, and its retry gets the first answer (the
+// behaviour of the IETF Idempotency-Key draft and of the common payment APIs). Waiting instead
+// would hold the exchange platform's connection for the whole run, and a platform that retries
+// because its first request timed out would time out again. A batch that does not commit (an
+// error, the client gone) releases its key, so the platform may retry with the same key; a key
+// whose request died (its run interrupted, or no run started within staleAfter) is taken over
+// by the next request.
 
 // MaxPushRecords bounds one pushed batch.
 const MaxPushRecords = 10000
@@ -50,29 +63,37 @@ func (m *Module) apiPush(d *Dataset) http.HandlerFunc {
 		}
 		sum := sha256.Sum256(body)
 		hash := hex.EncodeToString(sum[:])
-		if key != "" {
-			var prev string
-			err := m.db.Get(ctx, &prev, `SELECT response FROM ds_push_keys WHERE dataset = ? AND idem_key = ?`, d.Name, key)
-			if err == nil {
-				var a pushAnswer
-				json.Unmarshal([]byte(prev), &a)
-				if a.BodySHA256 != hash {
-					web.Fail(w, r, web.Errorf(http.StatusConflict, "idempotency_key_reused", "Idempotency-Key %q 已用于内容不同的一批数据", key))
-					return
-				}
-				w.Header().Set("Idempotent-Replayed", "true")
-				web.JSON(w, http.StatusOK, a)
-				return
-			}
-			if err != store.ErrNotFound {
-				web.Fail(w, r, err)
-				return
-			}
-		}
-		objs, err := decodeBatch(body)
+		objs, err := decodeBatch(body) // a malformed batch claims no key
 		if err != nil {
 			web.Fail(w, r, err)
 			return
+		}
+		committed := false
+		var claim string
+		if key != "" {
+			var prev *pushAnswer
+			claim, prev, err = m.claimPushKey(ctx, d.Name, key, hash)
+			switch {
+			case err != nil:
+				web.Fail(w, r, err)
+				return
+			case prev != nil && prev.BodySHA256 != hash:
+				web.Fail(w, r, web.Errorf(http.StatusConflict, "idempotency_key_reused", "Idempotency-Key %q 已用于内容不同的一批数据", key))
+				return
+			case prev != nil && prev.Status == StatusRunning:
+				w.Header().Set("Retry-After", "2")
+				web.Fail(w, r, web.Errorf(http.StatusConflict, "idempotency_key_in_progress", "Idempotency-Key %q 的这批数据正在处理中，请稍后用同一 Idempotency-Key 重试以取得处理结果", key))
+				return
+			case prev != nil:
+				w.Header().Set("Idempotent-Replayed", "true")
+				web.JSON(w, http.StatusOK, prev)
+				return
+			}
+			defer func() {
+				if !committed { // release the key: the platform may retry with it
+					m.db.Exec(context.WithoutCancel(ctx), `DELETE FROM ds_push_keys WHERE dataset = ? AND idem_key = ? AND response = ?`, d.Name, key, claim)
+				}
+			}()
 		}
 		src := objectsSource(objs, fmt.Sprintf("实时推送 %d 条", len(objs)))
 		name := "实时推送"
@@ -85,27 +106,128 @@ func (m *Module) apiPush(d *Dataset) http.HandlerFunc {
 			if key == "" {
 				return nil
 			}
+			// The answer replaces this request's claim, unless the claim was taken over.
 			a := pushAnswer{Result: *res, IdempotencyKey: key, BodySHA256: hash}
 			b, _ := json.Marshal(a)
-			_, err := tx.Exec(ctx, `INSERT INTO ds_push_keys(dataset, idem_key, run_id, response, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (dataset, idem_key) DO NOTHING`,
-				d.Name, key, res.RunID, string(b), m.now())
-			return err
+			up, err := tx.Exec(ctx, `UPDATE ds_push_keys SET run_id = ?, response = ?, created_at = ? WHERE dataset = ? AND idem_key = ? AND response = ?`,
+				res.RunID, string(b), m.now(), d.Name, key, claim)
+			if err != nil {
+				return err
+			}
+			if n, err := up.RowsAffected(); err != nil || n != 1 {
+				return fmt.Errorf("Idempotency-Key %q 已由另一请求接管处理，本次运行不提交", key)
+			}
+			return nil
 		}
 		if o.RunID, err = m.StartRun(ctx, o); err != nil {
 			web.Fail(w, r, err)
 			return
+		}
+		if key != "" {
+			// Tie the claim to the run: it stays alive as long as the run's heartbeat does.
+			if _, err := m.db.Exec(ctx, `UPDATE ds_push_keys SET run_id = ? WHERE dataset = ? AND idem_key = ? AND response = ?`, o.RunID, d.Name, key, claim); err != nil {
+				web.Fail(w, r, err)
+				return
+			}
 		}
 		res, err := m.runSource(ctx, d, src, o)
 		if res == nil {
 			web.Fail(w, r, err)
 			return
 		}
+		committed = res.Status == StatusCommitted
 		status := http.StatusOK
-		if res.Status != StatusCommitted {
+		if !committed {
 			status = http.StatusUnprocessableEntity
 		}
 		web.JSON(w, status, pushAnswer{Result: *res, IdempotencyKey: key, BodySHA256: hash})
 	}
+}
+
+// pushClaim is the response column of a key whose batch is being processed.
+type pushClaim struct {
+	Status     string `json:"status"` // StatusRunning
+	BodySHA256 string `json:"body_sha256"`
+	Claim      string `json:"claim"` // random: tells this claim from a later one of the same key and body
+}
+
+// claimPushKey makes the caller the one request that processes the batch of (dataset, key):
+// it inserts the key's row holding a new claim, or takes over the claim of a request that died.
+// Otherwise it returns the key's answer: the first request's (committed) answer, or a claim
+// (Status running) while that request is still processing. Every later change of the row is
+// conditional on the claim it holds, so that two requests never both own a key.
+func (m *Module) claimPushKey(ctx context.Context, dataset, key, hash string) (claim string, prev *pushAnswer, err error) {
+	nonce := make([]byte, 16)
+	rand.Read(nonce)
+	b, _ := json.Marshal(pushClaim{Status: StatusRunning, BodySHA256: hash, Claim: hex.EncodeToString(nonce)})
+	claim = string(b)
+	for range 5 {
+		ins, err := m.db.Exec(ctx, `INSERT INTO ds_push_keys(dataset, idem_key, run_id, response, created_at) VALUES (?, ?, 0, ?, ?)
+			ON CONFLICT (dataset, idem_key) DO NOTHING`, dataset, key, claim, m.now())
+		if err != nil {
+			return "", nil, err
+		}
+		if n, err := ins.RowsAffected(); err != nil {
+			return "", nil, err
+		} else if n == 1 {
+			return claim, nil, nil
+		}
+		var row struct {
+			RunID     int64     `db:"run_id"`
+			Response  string    `db:"response"`
+			CreatedAt time.Time `db:"created_at"`
+		}
+		err = m.db.Get(ctx, &row, `SELECT run_id, response, created_at FROM ds_push_keys WHERE dataset = ? AND idem_key = ?`, dataset, key)
+		if err == store.ErrNotFound {
+			continue // released meanwhile
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		var a pushAnswer
+		if err := json.Unmarshal([]byte(row.Response), &a); err != nil {
+			return "", nil, fmt.Errorf("Idempotency-Key %q 的记录无法读取：%w", key, err)
+		}
+		if a.Status != StatusRunning {
+			return "", &a, nil
+		}
+		if dead, err := m.pushClaimDead(ctx, row.RunID, row.CreatedAt); err != nil || !dead {
+			return "", &a, err
+		}
+		up, err := m.db.Exec(ctx, `UPDATE ds_push_keys SET run_id = 0, response = ?, created_at = ? WHERE dataset = ? AND idem_key = ? AND response = ?`,
+			claim, m.now(), dataset, key, row.Response)
+		if err != nil {
+			return "", nil, err
+		}
+		if n, err := up.RowsAffected(); err != nil {
+			return "", nil, err
+		} else if n == 1 {
+			return claim, nil, nil
+		}
+		// Changed meanwhile (answered, released or taken over by another request): look again.
+	}
+	return "", nil, web.Errorf(http.StatusConflict, "idempotency_key_in_progress", "Idempotency-Key %q 的这批数据正在处理中，请稍后重试", key)
+}
+
+// pushClaimDead tells whether the request holding a claim died: its run stopped without
+// committing or lost its heartbeat, or it started no run within staleAfter.
+func (m *Module) pushClaimDead(ctx context.Context, runID int64, claimed time.Time) (bool, error) {
+	cutoff := m.now().Add(-staleAfter)
+	if runID == 0 {
+		return claimed.Before(cutoff), nil
+	}
+	var run struct {
+		Status    string    `db:"status"`
+		Heartbeat time.Time `db:"heartbeat_at"`
+	}
+	err := m.db.Get(ctx, &run, `SELECT status, heartbeat_at FROM ds_ingest_runs WHERE id = ?`, runID)
+	if err == store.ErrNotFound {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return run.Status != StatusRunning || run.Heartbeat.Before(cutoff), nil
 }
 
 // decodeBatch reads a JSON array of objects or {"records": [...]}.
