@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,18 +38,24 @@ type ingestSummary struct {
 }
 
 func ingestCmd() *cobra.Command {
-	var ds, format, encoding, sheet, task string
+	var ds, format, encoding, sheet, task, connector string
 	var maps []string
 	var asJSON, quiet bool
 	c := &cobra.Command{
-		Use:   "ingest --dataset NAME [--json] FILE…",
+		Use:   "ingest --dataset NAME [--json] FILE… | ingest --connector NAME [--json]",
 		Short: "导入数据文件（CSV、XLSX、JSON、NDJSON）到数据集：校验、入库、问题记录进入隔离区",
 		Long: "导入数据文件到数据集。每个文件是一次运行：合格记录按主键写入（重复导入不会重复写入），不合格记录连同原因进入隔离区，可在页面更正后重放。\n" +
+			"--connector 立即运行一个数据源连接（HTTP 或数据库拉取，从其增量游标继续），与页面上的“立即运行”相同。\n" +
 			"运行已提交（即使有隔离记录）时退出码为 0；文件无法读取或导入失败时非 0。数据集：" + strings.Join(dataset.Names(), "、"),
-		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case connector == "" && len(args) == 0:
+				return errors.New("请指定要导入的文件，或用 --connector 运行数据源连接")
+			case connector != "" && len(args) > 0:
+				return errors.New("--connector 运行数据源连接时不能再指定文件")
+			}
 			d, ok := dataset.Get(ds)
-			if !ok {
+			if !ok && connector == "" {
 				err := fmt.Errorf("请用 --dataset 指定数据集（%s）", strings.Join(dataset.Names(), "、"))
 				if ds != "" {
 					err = fmt.Errorf("数据集 %q 不存在，可用的数据集：%s", ds, strings.Join(dataset.Names(), "、"))
@@ -76,11 +83,36 @@ func ingestCmd() *cobra.Command {
 			}
 			defer a.DB.Close()
 			m := dataset.New(dataset.Deps{DB: a.DB, Keys: a.Keys, Audit: a.Audit, IAM: a.IAM, Logger: a.Log})
-			sum := &ingestSummary{Dataset: d.Name, Status: dataset.StatusCommitted}
+			// One run per file, or the connector's one run.
+			type ingestRun struct {
+				label string
+				run   func() (*dataset.Result, error)
+			}
+			var runs []ingestRun
+			if connector != "" {
+				c, err := findConnector(ctx, m, connector)
+				if err != nil {
+					return err
+				}
+				if ds != "" && ds != c.Dataset {
+					return fmt.Errorf("数据源连接 %s 写入数据集 %s，不是 %s", c.Name, c.Dataset, ds)
+				}
+				d, _ = dataset.Get(c.Dataset)
+				runs = append(runs, ingestRun{"数据源连接 " + c.Name, func() (*dataset.Result, error) {
+					return m.RunConnector(ctx, c.ID, dataset.ScheduleManual, nil, nil)
+				}})
+			}
 			errOut := cmd.ErrOrStderr()
-			var failed []string
 			for _, file := range args {
-				res, err := ingestFile(ctx, m, file, dataset.Options{Dataset: d.Name, Format: format, Encoding: encoding, Sheet: sheet, TaskName: task, Mapping: mapping}, errOut, quiet)
+				runs = append(runs, ingestRun{file, func() (*dataset.Result, error) {
+					return ingestFile(ctx, m, file, dataset.Options{Dataset: d.Name, Format: format, Encoding: encoding, Sheet: sheet, TaskName: task, Mapping: mapping}, errOut, quiet)
+				}})
+			}
+			sum := &ingestSummary{Dataset: d.Name, Status: dataset.StatusCommitted}
+			var failed []string
+			for _, run := range runs {
+				file := run.label
+				res, err := run.run()
 				if res == nil {
 					res = &dataset.Result{Dataset: d.Name, Status: dataset.StatusFailed, Error: err.Error()}
 				}
@@ -122,7 +154,27 @@ func ingestCmd() *cobra.Command {
 	c.Flags().StringVar(&task, "task", "", "任务名称（默认“数据集导入：文件名”）")
 	c.Flags().StringArrayVar(&maps, "map", nil, "列映射 源列名=字段名（可重复；字段名为 - 表示忽略该列）")
 	c.Flags().BoolVar(&quiet, "quiet", false, "不显示进度")
+	c.Flags().StringVar(&connector, "connector", "", "立即运行的数据源连接（名称或编号），代替文件")
 	return c
+}
+
+// findConnector finds a data-source connector by name or number.
+func findConnector(ctx context.Context, m *dataset.Module, nameOrID string) (*dataset.Connector, error) {
+	list, err := m.Connectors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for i := range list {
+		if list[i].Name == nameOrID || strconv.FormatInt(list[i].ID, 10) == nameOrID {
+			return &list[i], nil
+		}
+		names = append(names, list[i].Name)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("数据源连接 %q 不存在（尚未配置任何数据源连接）", nameOrID)
+	}
+	return nil, fmt.Errorf("数据源连接 %q 不存在，已配置：%s", nameOrID, strings.Join(names, "、"))
 }
 
 func ingestFile(ctx context.Context, m *dataset.Module, file string, o dataset.Options, errOut io.Writer, quiet bool) (*dataset.Result, error) {

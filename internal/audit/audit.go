@@ -128,8 +128,12 @@ func (e Entry) validate() error {
 }
 
 // FromRequest fills IP, UserAgent, RequestID, Actor, ActorID and RegionCode from
-// web.Info(r.Context()) where e leaves them empty.
+// web.Info(r.Context()) where e leaves them empty. Without a request (the command line, jobs)
+// it returns e as it is.
 func FromRequest(r *http.Request, e Entry) Entry {
+	if r == nil {
+		return e
+	}
 	ri := web.Info(r.Context())
 	fill := func(dst *string, v string) {
 		if *dst == "" {
