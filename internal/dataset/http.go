@@ -31,13 +31,17 @@ func (m *Module) Routes() []web.Route {
 		{Method: "GET", Pattern: "/api/v1/code-tables", Permission: PermCatalogRead, Summary: "代码表列表", Handler: m.apiCodeTables},
 		{Method: "GET", Pattern: "/api/v1/code-tables/{name}", Permission: PermCatalogRead, Summary: "代码表条目", Handler: m.apiCodeItems},
 		{Method: "PUT", Pattern: "/api/v1/code-tables/{name}/items/{code}", Permission: PermCodeWrite, Summary: "新增或修改代码表条目", Handler: m.apiPutCodeItem},
+		{Method: "POST", Pattern: "/api/v1/code-tables/{name}/items", Permission: PermCodeWrite, Summary: "新增代码表条目（代码已存在时拒绝）", Handler: m.apiAddCodeItem},
 		{Method: "GET", Pattern: "/api/v1/connectors", Permission: PermCatalogRead, Summary: "数据源连接列表（HTTP 拉取、数据库拉取）", Handler: m.apiConnectors},
 		{Method: "POST", Pattern: "/api/v1/connectors", Permission: PermConnectorWrite, Summary: "新建数据源连接", Handler: m.apiSaveConnector},
 		{Method: "PUT", Pattern: "/api/v1/connectors/{id}", Permission: PermConnectorWrite, Summary: "修改数据源连接", Handler: m.apiSaveConnector},
 		{Method: "POST", Pattern: "/api/v1/connectors/{id}/run", Permission: PermIngestRun, Summary: "立即运行数据源连接", Handler: m.apiRunConnector},
 		{Method: "GET", Pattern: "/ingest/connectors", Permission: PermCatalogRead, Summary: "数据源连接页", Handler: m.pageConnectors},
+		{Method: "GET", Pattern: "/ingest/connectors/new", Permission: PermConnectorWrite, Summary: "新建数据源连接页", Handler: m.pageConnectorForm},
+		{Method: "GET", Pattern: "/ingest/connectors/{id}", Permission: PermCatalogRead, Summary: "数据源连接配置页（修改、启用停用、立即运行）", Handler: m.pageConnectorForm},
 		{Method: "GET", Pattern: "/datasets", Permission: PermCatalogRead, Summary: "数据集目录页", Handler: m.pageList},
 		{Method: "GET", Pattern: "/datasets/codes", Permission: PermCatalogRead, Summary: "代码表页", Handler: m.pageCodes},
+		{Method: "GET", Pattern: "/datasets/codes/{name}/items/{code}", Permission: PermCodeWrite, Summary: "代码表条目修改页（名称、启用停用）", Handler: m.pageCodeItem},
 		{Method: "GET", Pattern: "/ingest/runs", Permission: PermCatalogRead, Summary: "导入记录页", Handler: m.pageRuns},
 		{Method: "GET", Pattern: "/ingest/runs/{id}", Permission: PermCatalogRead, Summary: "导入运行详情页", Handler: m.pageRun},
 		{Method: "GET", Pattern: "/ingest/runs/{id}/progress", Permission: PermCatalogRead, Summary: "导入进度（页面局部刷新）", Handler: m.pageRunProgress},
@@ -964,23 +968,4 @@ func (m *Module) pageQuarantineRow(d *Dataset) http.HandlerFunc {
 			[]web.Crumb{{Title: "数据集", Path: "/datasets"}, {Title: d.TitleZh, Path: "/datasets/" + d.Name}, {Title: "隔离区", Path: "/datasets/" + d.Name + "/quarantine"}, {Title: fmt.Sprintf("#%d", id)}},
 			map[string]any{"D": d, "Row": row, "Fields": fields, "Raw": row.Values[rawKey], "CanFix": caller(r).Can(PermQuarantineEdit) && row.Status == QuarantineOpen})
 	}
-}
-
-func (m *Module) pageCodes(w http.ResponseWriter, r *http.Request) {
-	ts, err := ListCodeTables(r.Context(), m.db)
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	sel := r.URL.Query().Get("table")
-	if sel == "" && len(ts) > 0 {
-		sel = ts[0].Name
-	}
-	items, err := CodeItems(r.Context(), m.db, sel)
-	if err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	m.render(w, r, http.StatusOK, "dataset_codes.html", "代码表", []web.Crumb{{Title: "代码表"}},
-		map[string]any{"Tables": ts, "Sel": sel, "Items": items, "CanEdit": caller(r).Can(PermCodeWrite)})
 }
