@@ -283,8 +283,31 @@ func (m *Module) apiConnectors(w http.ResponseWriter, r *http.Request) {
 	web.JSON(w, http.StatusOK, map[string]any{"items": cs})
 }
 
+// canUseDataset refuses a caller who may not read the dataset a connector writes into: a
+// connector is configured, run and seen only by those who can read its data.
+func canUseDataset(r *http.Request, name, verb string) error {
+	if d, ok := Get(name); !ok || !caller(r).Can(d.ReadPermission()) {
+		return web.Errorf(http.StatusForbidden, "forbidden", "无权%s该连接：需要“查看数据集：%s”权限", verb, name)
+	}
+	return nil
+}
+
 func (m *Module) apiSaveConnector(w http.ResponseWriter, r *http.Request) {
 	web.SaveHandler("已保存", func(r *http.Request, id int64, in ConnectorInput) (int64, error) {
+		if id != 0 { // the connector as it is, and as it will be
+			c, err := m.GetConnector(r.Context(), m.db, id)
+			if err != nil {
+				return 0, err
+			}
+			if err := canUseDataset(r, c.Dataset, "修改"); err != nil {
+				return 0, err
+			}
+		}
+		if _, ok := Get(in.Dataset); ok {
+			if err := canUseDataset(r, in.Dataset, "配置"); err != nil {
+				return 0, err
+			}
+		}
 		return m.SaveConnector(r.Context(), r, id, in)
 	})(w, r)
 }
@@ -300,8 +323,8 @@ func (m *Module) apiRunConnector(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	if d, ok := Get(c.Dataset); !ok || !caller(r).Can(d.ReadPermission()) {
-		web.Fail(w, r, web.Errorf(http.StatusForbidden, "forbidden", "无权运行该连接：需要“查看数据集：%s”权限", c.Dataset))
+	if err := canUseDataset(r, c.Dataset, "运行"); err != nil {
+		web.Fail(w, r, err)
 		return
 	}
 	res, err := m.RunConnector(r.Context(), id, ScheduleManual, caller(r), r)
