@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -65,12 +66,70 @@ func Decode(r *http.Request, v any) error {
 		if errors.Is(err, io.EOF) {
 			return Errorf(http.StatusBadRequest, "bad_json", "请求内容为空")
 		}
-		return Errorf(http.StatusBadRequest, "bad_json", "请求内容不是有效的 JSON: %v", err)
+		return Errorf(http.StatusBadRequest, "bad_json", "请求内容不是有效的 JSON：%s", jsonProblem(err))
 	}
 	if dec.More() {
 		return Errorf(http.StatusBadRequest, "bad_json", "请求内容包含多余数据")
 	}
 	return nil
+}
+
+// jsonProblem says in Chinese what is wrong with a request body, naming the field or the
+// position, for people who typed it in a form (a mapping, headers).
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("第 %d 个字符附近格式错误（检查引号、逗号和括号是否成对）", syn.Offset)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "（整体）"
+		}
+		return fmt.Sprintf("字段 %s 的类型不对：应为%s，实为%s", field, jsonKind(typ.Type.Kind()), jsonValueName(typ.Value))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "内容不完整（缺少结尾的括号或引号）"
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "不认识的字段 " + name
+	}
+	return err.Error()
+}
+
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "文本"
+	case reflect.Bool:
+		return "是/否（true 或 false）"
+	case reflect.Slice, reflect.Array:
+		return "列表 [...]"
+	case reflect.Map, reflect.Struct:
+		return "对象 {...}"
+	case reflect.Float32, reflect.Float64:
+		return "数字"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "整数"
+	}
+	return k.String()
+}
+
+func jsonValueName(v string) string {
+	switch {
+	case v == "string":
+		return "文本"
+	case v == "number" || strings.HasPrefix(v, "number "):
+		return "数字"
+	case v == "bool":
+		return "是/否"
+	case v == "array":
+		return "列表"
+	case v == "object":
+		return "对象"
+	}
+	return v
 }
 
 // Page is the paging of a list request: page from 1, size at most 500.
