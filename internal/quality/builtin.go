@@ -54,7 +54,7 @@ func BuiltinRules() []*Rule {
 		r("LIC_ISSUE_NOT_FUTURE", "发证日期不晚于今天", "licence", "not_future", "准确性", "warning", 100, Params{Column: "issue_date"}),
 		r("LIC_CATEGORY_IN_CODE", "产品类别在许可目录中", "licence", "in_set", "规范性", "warning", 99, Params{Column: "product_category", CodeTable: "licence_category"}),
 		r("LIC_EXPIRED_STATUS", "已过有效期的许可证状态不为有效", "licence", "custom_condition", "时效性", "warning", 99,
-			Params{Condition: "status = '有效' AND expiry_date < CAST(CURRENT_DATE AS TEXT)"}),
+			Params{Condition: "status = '有效' AND expiry_date < zhsj_today()"}),
 
 		// 监督抽查
 		r("SMP_PRODUCER_USCC_VALID", "生产企业信用代码校验", "sampling", "uscc", "规范性", "warning", 99, Params{Column: "producer_uscc"}),

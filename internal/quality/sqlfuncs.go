@@ -44,6 +44,12 @@ func init() {
 	det("zhsj_uscc_valid", usccValid)
 	det("zhsj_id_valid", idValid)
 	det("zhsj_region_valid", regionValid)
+	// zhsj_today() is today's date in Beijing as YYYY-MM-DD, the form dates are stored in
+	// (CURRENT_DATE is the UTC date on SQLite and the session's on PostgreSQL).
+	sqlite.MustRegisterFunction("zhsj_today", &sqlite.FunctionImpl{NArgs: 0,
+		Scalar: func(ctx *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			return time.Now().In(validate.CST).Format(time.DateOnly), nil
+		}})
 	// regexp(pattern, value) backs SQLite's "value REGEXP pattern" (Go RE2 syntax).
 	sqlite.MustRegisterFunction("regexp", &sqlite.FunctionImpl{NArgs: 2, Deterministic: true, VolatileArgs: true,
 		Scalar: func(ctx *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {

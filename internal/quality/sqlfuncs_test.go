@@ -181,3 +181,25 @@ func FuzzUSCCFastPath(f *testing.F) {
 		}
 	})
 }
+
+// TestTodayIsBeijingDate: zhsj_today() gives the Beijing date on both databases (CURRENT_DATE
+// is the UTC date on SQLite, the session's on PostgreSQL: a day off between 00:00 and 08:00).
+func TestTodayIsBeijingDate(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		m, _ := New(db, Catalog{}, Options{})
+		if err := m.Init(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		before := time.Now().In(validate.CST).Format(time.DateOnly)
+		var got string
+		if err := db.Get(ctx, &got, `SELECT zhsj_today()`); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now().In(validate.CST).Format(time.DateOnly)
+		if got != before && got != after {
+			t.Errorf("zhsj_today() = %s, Beijing date %s", got, before)
+		}
+	})
+}

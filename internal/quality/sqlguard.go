@@ -157,6 +157,7 @@ var functions = map[string]bool{
 	"EXTRACT": true, "DATE_TRUNC": true, "NOW": true, "CONCAT": true, "LPAD": true, "RPAD": true,
 	"LEFT": true, "RIGHT": true, "GREATEST": true, "LEAST": true, "SPLIT_PART": true, "IIF": true,
 	"TYPEOF": true, "ZHSJ_USCC_VALID": true, "ZHSJ_ID_VALID": true, "ZHSJ_REGION_VALID": true,
+	"ZHSJ_TODAY": true,
 }
 
 // keywordsBeforeParen may be followed by "(" without being a function call.
