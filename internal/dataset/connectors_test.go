@@ -3,6 +3,7 @@ package dataset
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -168,20 +169,26 @@ func TestHTTPPull(t *testing.T) {
 	})
 }
 
-// TestSQLPull pulls from a PostgreSQL table and from MariaDB with an incremental cursor.
+// TestSQLPull pulls from a PostgreSQL table and from a MariaDB table with an incremental
+// cursor, into the zhsj database on SQLite and on PostgreSQL. The cursor advances only when a
+// run commits: a run whose write fails leaves it where it was, and the next run reads the same
+// rows again; a rerun with nothing new reads and writes nothing.
 func TestSQLPull(t *testing.T) {
 	t.Parallel()
 	type srcDB struct {
-		driver, dsn, create string
+		driver    string
+		wantFirst string // the cursor after the first run: the column's maximum as text
 	}
 	var sources []srcDB
 	if os.Getenv("ZHSJ_TEST_POSTGRES_URL") != "" {
-		sources = append(sources, srcDB{"postgres", storetest.PostgresURL(t), `CREATE TABLE src_ent (id BIGINT PRIMARY KEY, credit_code TEXT, ent_name TEXT, area TEXT, updated_at TIMESTAMPTZ)`})
+		sources = append(sources, srcDB{"postgres", "2024-05-01 08:29:00.123456Z"})
+	} else if storetest.RequireAll() {
+		t.Fatal("ZHSJ_TEST_REQUIRE_ALL=1 but ZHSJ_TEST_POSTGRES_URL is not set")
 	}
 	mysqlDSN := "root@tcp(127.0.0.1:3306)/test?parseTime=true"
 	if db, err := sql.Open("mysql", mysqlDSN); err == nil {
 		if db.Ping() == nil {
-			sources = append(sources, srcDB{"mysql", mysqlDSN, ""})
+			sources = append(sources, srcDB{"mysql", "2024-05-01 08:29:00.123456"})
 		} else if storetest.RequireAll() {
 			t.Fatal("MariaDB not reachable")
 		}
@@ -192,68 +199,134 @@ func TestSQLPull(t *testing.T) {
 	}
 	for _, s := range sources {
 		t.Run(s.driver, func(t *testing.T) {
-			driver := "pgx"
-			table := "src_ent"
-			if s.driver == "mysql" {
-				driver = "mysql"
-				table = fmt.Sprintf("src_ent_%d", time.Now().UnixNano()%1_000_000_000)
-				s.create = "CREATE TABLE " + table + " (id BIGINT PRIMARY KEY, credit_code VARCHAR(32), ent_name VARCHAR(100), area VARCHAR(20), updated_at DATETIME(6))"
-			}
-			src, err := sql.Open(driver, s.dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer src.Close()
-			if _, err := src.Exec(s.create); err != nil {
-				t.Fatal(err)
-			}
-			if s.driver == "mysql" {
-				defer src.Exec("DROP TABLE " + table)
-			}
-			ph := func(n int) string {
+			t.Parallel()
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				// Each target gets its own source table: a fresh PostgreSQL database, or a
+				// MariaDB table with a unique name.
+				driver, dsn, table := "pgx", "", "src_ent"
+				var create string
 				if s.driver == "mysql" {
-					return "?"
+					driver, dsn = "mysql", mysqlDSN
+					var b [6]byte
+					rand.Read(b[:])
+					table = "src_ent_" + hex.EncodeToString(b[:])
+					create = "CREATE TABLE " + table + " (id BIGINT PRIMARY KEY, credit_code VARCHAR(32), ent_name VARCHAR(100), area VARCHAR(20), updated_at DATETIME(6))"
+				} else {
+					dsn = storetest.PostgresURL(t)
+					create = `CREATE TABLE src_ent (id BIGINT PRIMARY KEY, credit_code TEXT, ent_name TEXT, area TEXT, updated_at TIMESTAMPTZ)`
 				}
-				return "$" + strconv.Itoa(n)
-			}
-			insert := func(i int, at time.Time) {
-				if _, err := src.Exec("INSERT INTO "+table+" VALUES ("+ph(1)+", "+ph(2)+", "+ph(3)+", "+ph(4)+", "+ph(5)+")",
-					i, validate.MakeUSCC('9', '1', "610302", fmt.Sprintf("Q%07d", i)), fmt.Sprintf("库表企业%d", i), "渭滨区", at); err != nil {
+				src, err := sql.Open(driver, dsn)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			base := time.Date(2024, 5, 1, 8, 0, 0, 123456000, time.UTC)
-			for i := 0; i < 30; i++ {
-				insert(i, base.Add(time.Duration(i)*time.Minute))
-			}
-			db := storetest.SQLite(t)
-			m := newModule(t, db)
-			dsn := s.dsn
-			id, err := m.SaveConnector(ctx, httptest.NewRequest("POST", "/", nil), 0, ConnectorInput{Name: "登记库同步", Dataset: "enterprise", Kind: ConnSQLPull, Secret: &dsn,
-				Config: ConnectorConfig{Driver: s.driver, Table: table, Cols: "credit_code, ent_name, area, updated_at", CursorField: "updated_at",
-					Mapping: Mapping{"credit_code": "uscc", "ent_name": "name", "area": "region_code", "updated_at": "-"}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := m.RunConnector(ctx, id, ScheduleScheduled, nil, nil)
-			if err != nil || res.Read != 30 || res.Upserted != 30 {
-				t.Fatalf("first pull: %+v %v", res, err)
-			}
-			first, _ := m.GetConnector(ctx, db, id)
-			for i := 30; i < 35; i++ {
-				insert(i, base.Add(time.Duration(i)*time.Minute))
-			}
-			res, err = m.RunConnector(ctx, id, ScheduleScheduled, nil, nil)
-			if err != nil || res.Read != 5 || res.Upserted != 5 {
-				t.Fatalf("incremental pull (cursor %q): %+v %v", first.Cursor, res, err)
-			}
-			res, err = m.RunConnector(ctx, id, ScheduleScheduled, nil, nil)
-			if err != nil || res.Read != 0 {
-				t.Fatalf("nothing new: %+v %v", res, err)
-			}
-			if n := count(t, db, `SELECT COUNT(*) FROM ds_enterprise WHERE region_code = '610302'`); n != 35 {
-				t.Errorf("rows: %d", n)
-			}
+				t.Cleanup(func() { src.Close() })
+				if _, err := src.Exec(create); err != nil {
+					t.Fatal(err)
+				}
+				if s.driver == "mysql" {
+					t.Cleanup(func() { src.Exec("DROP TABLE " + table) })
+				}
+				ph := func(n int) string {
+					if s.driver == "mysql" {
+						return "?"
+					}
+					return "$" + strconv.Itoa(n)
+				}
+				insert := func(i int, at time.Time) {
+					if _, err := src.Exec("INSERT INTO "+table+" VALUES ("+ph(1)+", "+ph(2)+", "+ph(3)+", "+ph(4)+", "+ph(5)+")",
+						i, validate.MakeUSCC('9', '1', "610302", fmt.Sprintf("Q%07d", i)), fmt.Sprintf("库表企业%d", i), "渭滨区", at); err != nil {
+						t.Fatal(err)
+					}
+				}
+				base := time.Date(2024, 5, 1, 8, 0, 0, 123456000, time.UTC)
+				for i := 0; i < 30; i++ {
+					insert(i, base.Add(time.Duration(i)*time.Minute))
+				}
+				m := newModule(t, db)
+				id, err := m.SaveConnector(ctx, httptest.NewRequest("POST", "/", nil), 0, ConnectorInput{Name: "登记库同步", Dataset: "enterprise", Kind: ConnSQLPull, Secret: &dsn,
+					Config: ConnectorConfig{Driver: s.driver, Table: table, Cols: "credit_code, ent_name, area, updated_at", CursorField: "updated_at",
+						Mapping: Mapping{"credit_code": "uscc", "ent_name": "name", "area": "region_code", "updated_at": "-"}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				cursor := func() string {
+					t.Helper()
+					c, err := m.GetConnector(ctx, db, id)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return c.Cursor
+				}
+				rows := func() int {
+					return count(t, db, `SELECT COUNT(*) FROM ds_enterprise WHERE region_code = '610302'`)
+				}
+				res, err := m.RunConnector(ctx, id, ScheduleScheduled, nil, nil)
+				if err != nil || res.Status != StatusCommitted || res.Read != 30 || res.Upserted != 30 {
+					t.Fatalf("first pull: %+v %v", res, err)
+				}
+				if c := cursor(); c != s.wantFirst {
+					t.Fatalf("cursor after the first pull: %q, want %q", c, s.wantFirst)
+				}
+				if n := rows(); n != 30 {
+					t.Fatalf("rows after the first pull: %d", n)
+				}
+				for i := 30; i < 35; i++ {
+					insert(i, base.Add(time.Duration(i)*time.Minute))
+				}
+				// A run that reads the new rows but cannot write them fails: nothing is written
+				// and the cursor stays.
+				if db.Dialect() == store.Postgres {
+					if _, err := db.Exec(ctx, `CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+						BEGIN IF NEW.name = '库表企业32' THEN RAISE EXCEPTION 'refused by test'; END IF; RETURN NEW; END $$`); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := db.Exec(ctx, `CREATE TRIGGER test_refuse BEFORE INSERT ON ds_enterprise FOR EACH ROW EXECUTE FUNCTION test_refuse()`); err != nil {
+						t.Fatal(err)
+					}
+				} else if _, err := db.Exec(ctx, `CREATE TRIGGER test_refuse BEFORE INSERT ON ds_enterprise
+					WHEN NEW.name = '库表企业32' BEGIN SELECT RAISE(ABORT, 'refused by test'); END`); err != nil {
+					t.Fatal(err)
+				}
+				res, err = m.RunConnector(ctx, id, ScheduleScheduled, nil, nil)
+				if err == nil || res == nil || res.Status != StatusFailed || !strings.Contains(res.Error, "refused by test") {
+					t.Fatalf("pull with a failing write: %+v %v", res, err)
+				}
+				if c := cursor(); c != s.wantFirst {
+					t.Fatalf("cursor moved by a failed run: %q, want %q", c, s.wantFirst)
+				}
+				if n := rows(); n != 30 {
+					t.Fatalf("rows after the failed pull: %d", n)
+				}
+				if _, err := db.Exec(ctx, `DROP TRIGGER test_refuse`+map[bool]string{true: ` ON ds_enterprise`}[db.Dialect() == store.Postgres]); err != nil {
+					t.Fatal(err)
+				}
+				// The next run reads the same five rows again, and only them.
+				res, err = m.RunConnector(ctx, id, ScheduleScheduled, nil, nil)
+				if err != nil || res.Status != StatusCommitted || res.Read != 5 || res.Upserted != 5 {
+					t.Fatalf("incremental pull (cursor %q): %+v %v", s.wantFirst, res, err)
+				}
+				wantNext := strings.Replace(s.wantFirst, "08:29:00", "08:34:00", 1)
+				if c := cursor(); c != wantNext {
+					t.Fatalf("cursor after the incremental pull: %q, want %q", c, wantNext)
+				}
+				// Nothing new: nothing read, nothing written, the cursor stays.
+				res, err = m.RunConnector(ctx, id, ScheduleScheduled, nil, nil)
+				if err != nil || res.Status != StatusCommitted || res.Read != 0 || res.Upserted != 0 {
+					t.Fatalf("nothing new: %+v %v", res, err)
+				}
+				if c := cursor(); c != wantNext {
+					t.Fatalf("cursor after an empty pull: %q, want %q", c, wantNext)
+				}
+				if n := rows(); n != 35 {
+					t.Errorf("rows: %d, want 35", n)
+				}
+				if n := count(t, db, `SELECT COUNT(*) FROM ds_ingest_runs WHERE connector_id = ? AND source_kind = 'sql_pull' AND status = 'committed'`, id); n != 3 {
+					t.Errorf("committed runs: %d, want 3", n)
+				}
+				if n := count(t, db, `SELECT COUNT(*) FROM ds_ingest_runs WHERE connector_id = ? AND status = 'failed'`, id); n != 1 {
+					t.Errorf("failed runs: %d, want 1", n)
+				}
+			})
 		})
 	}
 }

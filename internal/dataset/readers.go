@@ -477,14 +477,22 @@ func (s *jsonSource) Next() (*record, error) {
 			return nil, io.EOF
 		}
 		s.n++
-		var obj map[string]any
-		if err := s.dec.Decode(&obj); err != nil {
+		var v any
+		if err := s.dec.Decode(&v); err != nil { // a syntax error ends the array
 			s.done = true
-			msg := fmt.Sprintf("第 %d 条记录不是有效的 JSON 对象：%v", s.n, err)
+			msg := fmt.Sprintf("第 %d 条记录不是有效的 JSON：%v", s.n, err)
 			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 				msg = fmt.Sprintf("JSON 在第 %d 条记录处意外结束（文件可能被截断）", s.n)
 			}
 			return &record{line: s.n, perr: msg}, nil
+		}
+		obj, ok := v.(map[string]any)
+		if !ok {
+			// A value that is not an object (a number, a string, an array) has been read
+			// whole: it is kept as its text (two different ones are two quarantine rows) and
+			// the array read on.
+			b, _ := json.Marshal(v)
+			return &record{line: s.n, raw: truncRaw(string(b)), perr: fmt.Sprintf("第 %d 条记录不是 JSON 对象（而是 %s）", s.n, jsonTypeName(v))}, nil
 		}
 		return s.object(s.n, obj), nil
 	}
@@ -514,6 +522,23 @@ func (s *jsonSource) Next() (*record, error) {
 		}
 		return s.object(s.line, obj), nil
 	}
+}
+
+// jsonTypeName names the kind of a decoded JSON value in Chinese.
+func jsonTypeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "文本"
+	case json.Number:
+		return "数字"
+	case bool:
+		return "true/false"
+	case []any:
+		return "数组"
+	}
+	return "其他值"
 }
 
 func truncRaw(s string) string {
