@@ -132,13 +132,23 @@ func TestUserIDNo(t *testing.T) {
 		// (without the number), and the system administrator may not.
 		e.User("sec", "610000", "secadmin")
 		var full struct {
-			IDNo string `json:"id_no"`
+			IDNo    string `json:"id_no"`
+			Message string `json:"message"`
 		}
-		if res := e.Login("sec").Do("GET", "/api/v1/users/"+itoa(u.ID)+"/id-no", nil); res.Status != 200 || res.JSON(&full) != nil || full.IDNo != "610302197205050023" {
+		if res := e.Login("sec").Do("GET", "/api/v1/users/"+itoa(u.ID)+"/id-no", nil); res.Status != 200 || res.JSON(&full) != nil || full.IDNo != "610302197205050023" ||
+			full.Message != "完整身份证号：610302197205050023（本次查看已记入审计日志）" {
 			t.Fatalf("unmask: %d %s", res.Status, res.Body)
 		}
 		if res := sys.Do("GET", "/api/v1/users/"+itoa(u.ID)+"/id-no", nil); res.Status != 403 {
 			t.Fatalf("system administrator unmasked: %d", res.Status)
+		}
+		// The console offers the button to the security administrator only; its answer is the
+		// message the page shows.
+		if page := e.Login("sec").Do("GET", "/admin/users/"+itoa(u.ID), nil); page.Status != 200 || !strings.Contains(string(page.Body), `id="unmask-idno"`) {
+			t.Fatalf("security administrator's user page: %d, button %v", page.Status, strings.Contains(string(page.Body), `id="unmask-idno"`))
+		}
+		if page := sys.Do("GET", "/admin/users/"+itoa(u.ID), nil); strings.Contains(string(page.Body), `id="unmask-idno"`) || strings.Contains(string(page.Body), "610302197205050023") {
+			t.Fatal("system administrator's user page offers the full number")
 		}
 		var viewed []string
 		e.App.DB.Select(ctx, &viewed, `SELECT detail FROM audit_log WHERE action = 'iam.user.unmask' AND object_id = ?`, itoa(u.ID))

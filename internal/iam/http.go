@@ -462,7 +462,12 @@ func (s *Service) apiUnmask(field string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.withID(w, r, func(id int64) (any, error) {
 			v, err := s.Unmask(r.Context(), r, FromContext(r.Context()), id, field)
-			return map[string]any{field: v}, err
+			shown := v
+			if shown == "" {
+				shown = "未登记"
+			}
+			// message: what the console's 查看完整号码 button shows.
+			return map[string]any{field: v, "message": "完整" + sealedFields[field].label + "：" + shown + "（本次查看已记入审计日志）"}, err
 		})
 	}
 }
