@@ -3,9 +3,11 @@ package quality
 import (
 	"context"
 	"testing"
+	"time"
 
 	"zhsj/internal/store"
 	"zhsj/internal/store/storetest"
+	"zhsj/internal/web"
 )
 
 // TestScoresFollowEveryRulesNewestResult: the overview and the trend score the newest result of
@@ -72,6 +74,18 @@ func TestScoresFollowEveryRulesNewestResult(t *testing.T) {
 		}
 		if len(got) != 3 || got[0] != 85 || got[1] != 85 || got[2] != 90.56 {
 			t.Errorf("trend %v, want [85 85 90.56]", got)
+		}
+		// The monthly report's trend is the same.
+		rep, err := m.Publish(ctx, "month", 0, time.Now().In(web.Shanghai()).Format("2006-01"), "tester", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := m.reportData(ctx, allScope(), rep.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Trend) != 3 || d.Trend[1].Value == nil || *d.Trend[1].Value != 85 || *d.Trend[2].Value != 90.56 {
+			t.Errorf("monthly report trend %+v", d.Trend)
 		}
 		// Per-dataset trend: only runs that checked ent, with ent's rules.
 		pts, _ = m.Trend(ctx, allScope(), "ent", "", "", 30)

@@ -176,13 +176,8 @@ func (m *Module) reportData(ctx context.Context, sc viewScope, id int64) (*Repor
 		}
 		v.recount()
 		d.View, d.Runs = v, len(runs)
-		st, _ := m.Settings(ctx)
-		byRun := map[int64][]*Result{}
-		for _, r := range results {
-			byRun[r.RunID] = append(byRun[r.RunID], r)
-		}
-		for _, r := range runs {
-			d.Trend = append(d.Trend, TrendPoint{RunID: r.ID, At: r.StartedAt, Value: Score(byRun[r.ID], st.Weights).Overall})
+		if d.Trend, err = m.trendOver(ctx, sc, runs, "1=1", nil, "", ""); err != nil {
+			return nil, err
 		}
 	}
 	return d, nil

@@ -461,10 +461,17 @@ func (m *Module) Trend(ctx context.Context, sc viewScope, dataset, dimension, ru
 		ORDER BY id DESC LIMIT ?`, append(args, limit)...); err != nil {
 		return nil, err
 	}
+	slices.Reverse(runs)
+	return m.trendOver(ctx, sc, runs, where, args, dimension, rule)
+}
+
+// trendOver scores each of runs (oldest first) as of that run: over the newest result of every
+// enabled rule matching where up to the run (see currentResults) — overall, or of dimension —
+// or, for a rule, that run's pass rate.
+func (m *Module) trendOver(ctx context.Context, sc viewScope, runs []Run, where string, args []any, dimension, rule string) ([]TrendPoint, error) {
 	if len(runs) == 0 {
 		return []TrendPoint{}, nil
 	}
-	slices.Reverse(runs)
 	// The state before the window, then every result inside it in run order.
 	first, last := runs[0].ID, runs[len(runs)-1].ID
 	state := map[int64]*Result{}
