@@ -385,7 +385,9 @@ func (s *xlsxSource) Next() (*record, error) {
 		s.row++
 		cols, err := s.rows.Columns(excelize.Options{RawCellValue: true})
 		if err != nil {
-			return &record{line: s.row, perr: fmt.Sprintf("第 %d 行无法读取：%v", s.row, err)}, nil
+			// No text to keep: the row number tells unreadable rows apart in the quarantine
+			// (and the same row of the same file seen again is the same row there).
+			return &record{line: s.row, raw: fmt.Sprintf("工作表 %s 第 %d 行（无法读取）", s.sheet, s.row), perr: fmt.Sprintf("第 %d 行无法读取：%v", s.row, err)}, nil
 		}
 		empty := true
 		for _, c := range cols {
