@@ -138,8 +138,12 @@ func TestOpenAPIMatchesRouteTable(t *testing.T) {
 			continue
 		}
 		api++
-		if _, ok := doc.Paths[r.Pattern][strings.ToLower(r.Method)]; !ok {
+		op, ok := doc.Paths[r.Pattern][strings.ToLower(r.Method)]
+		if !ok {
 			t.Errorf("served %s %s is not documented", r.Method, r.Pattern)
+		}
+		if pw, _ := op["x-province-wide"].(bool); pw != r.ProvinceWide {
+			t.Errorf("%s %s: x-province-wide %v, route %v", r.Method, r.Pattern, pw, r.ProvinceWide)
 		}
 	}
 	if api != documented || api < 20 {

@@ -52,6 +52,9 @@ func OpenAPI(routes []Route, version string) map[string]any {
 		default:
 			op["x-permission"] = r.Permission
 		}
+		if r.ProvinceWide {
+			op["x-province-wide"] = true // only callers whose data scope is the whole province
+		}
 		p[strings.ToLower(r.Method)] = op
 	}
 	keys := make([]string, 0, len(paths))
