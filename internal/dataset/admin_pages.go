@@ -174,8 +174,8 @@ func (m *Module) pageConnectorForm(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// As on the list: a connector's address and mapping describe its dataset.
-		if ds, ok := Get(c.Dataset); !ok || !p.Can(ds.ReadPermission()) {
-			failPage(m, w, r, web.Errorf(http.StatusForbidden, "forbidden", "无权查看该连接：需要“查看数据集：%s”权限", c.Dataset))
+		if err := canUseDataset(r, c.Dataset, "查看"); err != nil {
+			failPage(m, w, r, err)
 			return
 		}
 		c.Secret = nil  // never handed to the template
