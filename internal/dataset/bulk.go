@@ -316,19 +316,7 @@ func (rs *runState) pgUpsertSQL() string {
 	var b strings.Builder
 	b.WriteString("INSERT INTO " + ds.Table + " (" + strings.Join(cols, ", ") + ") SELECT " + strings.Join(exprs, ", ") +
 		" FROM unnest(" + strings.Join(arrays, ", ") + ") AS u(" + strings.Join(names, ", ") + ")")
-	b.WriteString(" ON CONFLICT (" + strings.Join(ds.Key, ", ") + ") DO UPDATE SET ")
-	first := true
-	for _, c := range cols {
-		if ds.IsKey(c) || c == ColFirstSeen {
-			continue
-		}
-		if !first {
-			b.WriteString(", ")
-		}
-		first = false
-		b.WriteString(c + " = excluded." + c)
-	}
-	b.WriteString(" WHERE " + ds.Table + ".row_hash <> excluded.row_hash")
+	b.WriteString(onConflict(ds, cols))
 	rs.pgSQL = b.String()
 	return rs.pgSQL
 }

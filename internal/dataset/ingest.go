@@ -1024,22 +1024,23 @@ func (rs *runState) upsertSQL(n int) string {
 		}
 		b.WriteString(ph)
 	}
-	b.WriteString(" ON CONFLICT (" + strings.Join(ds.Key, ", ") + ") DO UPDATE SET ")
-	first := true
-	for _, c := range cols {
-		if ds.IsKey(c) || c == ColFirstSeen {
-			continue
-		}
-		if !first {
-			b.WriteString(", ")
-		}
-		first = false
-		b.WriteString(c + " = excluded." + c)
-	}
-	b.WriteString(" WHERE " + ds.Table + ".row_hash <> excluded.row_hash")
+	b.WriteString(onConflict(ds, cols))
 	s := rs.m.db.Dialect().Rebind(b.String())
 	rs.upsert[n] = s
 	return s
+}
+
+// onConflict is the upsert's tail: on the natural key, update every column but the key and
+// the first-seen stamp, and only when the row hash changed (unchanged rows stay unwritten).
+func onConflict(ds *Dataset, cols []string) string {
+	var set []string
+	for _, c := range cols {
+		if !ds.IsKey(c) && c != ColFirstSeen {
+			set = append(set, c+" = excluded."+c)
+		}
+	}
+	return " ON CONFLICT (" + strings.Join(ds.Key, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ") +
+		" WHERE " + ds.Table + ".row_hash <> excluded.row_hash"
 }
 
 // upsertArgs are the arguments of upsertSQL for rows: each row's values, then the run's
