@@ -18,16 +18,10 @@ func TestScoresFollowEveryRulesNewestResult(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		m := newFixtureModule(t, db)
-		rules := []*Rule{
-			{Code: "NE", Name: "名称非空", Dataset: "ent", Template: "not_empty", Params: Params{Column: "name"}, Threshold: 100, Enabled: true},
-			{Code: "USCC", Name: "信用代码", Dataset: "ent", Template: "uscc", Params: Params{Column: "uscc"}, Threshold: 100, Enabled: true},
-			{Code: "REF", Name: "持证企业存在", Dataset: "lic", Template: "referential", Params: Params{Column: "holder_uscc", RefDataset: "ent"}, Threshold: 100, Enabled: true},
-		}
-		for _, r := range rules {
-			if err := m.CreateRule(ctx, r, "tester", nil); err != nil {
-				t.Fatal(err)
-			}
-		}
+		createRules(t, m,
+			&Rule{Code: "NE", Name: "名称非空", Dataset: "ent", Template: "not_empty", Params: Params{Column: "name"}, Threshold: 100, Enabled: true},
+			&Rule{Code: "USCC", Name: "信用代码", Dataset: "ent", Template: "uscc", Params: Params{Column: "uscc"}, Threshold: 100, Enabled: true},
+			&Rule{Code: "REF", Name: "持证企业存在", Dataset: "lic", Template: "referential", Params: Params{Column: "holder_uscc", RefDataset: "ent"}, Threshold: 100, Enabled: true})
 		overall := func(want float64, rules int) {
 			t.Helper()
 			v, err := m.Current(ctx, allScope())

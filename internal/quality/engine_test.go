@@ -68,9 +68,7 @@ func runCases(t *testing.T, db *store.DB, m *Module, cases []expect) (*Run, map[
 	t.Helper()
 	ctx := context.Background()
 	for _, c := range cases {
-		if err := m.CreateRule(ctx, c.rule, "tester", nil); err != nil {
-			t.Fatalf("create %s: %v", c.rule.Code, err)
-		}
+		createRules(t, m, c.rule)
 	}
 	run, results, err := m.Execute(ctx, RunOptions{Trigger: TriggerManual, Actor: "tester"})
 	if err != nil {

@@ -168,5 +168,15 @@ func newFixtureModule(t testing.TB, db *store.DB) *Module {
 	return m
 }
 
+// createRules stores rules on the fixture module (as "tester").
+func createRules(t testing.TB, m *Module, rules ...*Rule) {
+	t.Helper()
+	for _, r := range rules {
+		if err := m.CreateRule(context.Background(), r, "tester", nil); err != nil {
+			t.Fatalf("create %s: %v", r.Code, err)
+		}
+	}
+}
+
 func f64(v float64) *float64 { return &v }
 func iptr(v int) *int        { return &v }

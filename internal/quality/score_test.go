@@ -43,11 +43,7 @@ func TestScores(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		m := newFixtureModule(t, db)
-		for _, r := range scoreRules() {
-			if err := m.CreateRule(ctx, r, "tester", nil); err != nil {
-				t.Fatalf("create %s: %v", r.Code, err)
-			}
-		}
+		createRules(t, m, scoreRules()...)
 		run, results, err := m.Execute(ctx, RunOptions{Trigger: TriggerManual, Actor: "tester"})
 		if err != nil {
 			t.Fatal(err)
@@ -228,17 +224,13 @@ func deref(p *float64) any {
 // TestTrendPoints checks what the trend API returns for two runs that stays true however
 // the points' values are computed: one point per run that checked the selection, oldest
 // first, limited to the newest runs, each with a value while results exist. (The values are
-// checked by TestScores for runs; how trend values combine results is being changed.)
+// checked by TestScoresFollowEveryRulesNewestResult.)
 func TestTrendPoints(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		m := newFixtureModule(t, db)
-		for _, r := range scoreRules() {
-			if err := m.CreateRule(ctx, r, "tester", nil); err != nil {
-				t.Fatalf("create %s: %v", r.Code, err)
-			}
-		}
+		createRules(t, m, scoreRules()...)
 		if pts, err := m.Trend(ctx, allScope(), "", "", "", 30); err != nil || len(pts) != 0 {
 			t.Fatalf("trend without runs: %+v %v", pts, err)
 		}
