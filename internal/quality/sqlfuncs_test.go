@@ -201,5 +201,22 @@ func TestTodayIsBeijingDate(t *testing.T) {
 		if got != before && got != after {
 			t.Errorf("zhsj_today() = %s, Beijing date %s", got, before)
 		}
+		if db.Dialect() != store.Postgres {
+			return
+		}
+		// Whatever the session's time zone: at any hour but 17–18 in Beijing one of these two
+		// zones is on another date, which CURRENT_DATE would give.
+		for _, zone := range []string{"Pacific/Kiritimati", "America/Anchorage"} {
+			err := db.InTx(ctx, func(tx *store.Tx) error {
+				if _, err := tx.Exec(ctx, `SET LOCAL TimeZone = '`+zone+`'`); err != nil {
+					return err
+				}
+				return tx.Get(ctx, &got, `SELECT zhsj_today()`)
+			})
+			now := time.Now().In(validate.CST).Format(time.DateOnly)
+			if err != nil || (got != before && got != now) {
+				t.Errorf("session zone %s: zhsj_today() = %s (%v), Beijing date %s", zone, got, err, now)
+			}
+		}
 	})
 }
