@@ -31,17 +31,7 @@ func (m *Module) apiAddCodeItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	table, code := r.PathValue("name"), strings.TrimSpace(body.Code)
-	var existing []CodeItem
-	if err := m.db.Select(r.Context(), &existing, `SELECT table_name, code, name, parent_code, sort, enabled, origin FROM ds_code_items
-		WHERE table_name = ? AND code = ?`, table, code); err != nil {
-		web.Fail(w, r, err)
-		return
-	}
-	if len(existing) > 0 {
-		web.Fail(w, r, web.Errorf(http.StatusConflict, "code_exists", "代码 %s 已存在（%s），如需修改请在列表中点该条目的“修改”", code, existing[0].Name))
-		return
-	}
-	if err := m.PutCodeItem(r.Context(), r, table, code, body.Name, body.Parent, body.Enabled == nil || *body.Enabled); err != nil {
+	if err := m.PutCodeItem(r.Context(), r, table, code, body.Name, body.Parent, body.Enabled == nil || *body.Enabled, true); err != nil {
 		web.Fail(w, r, err)
 		return
 	}

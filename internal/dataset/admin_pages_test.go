@@ -8,8 +8,10 @@ import (
 	"html"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"zhsj/internal/app/apptest"
@@ -220,6 +222,26 @@ func TestCodeTablePages(t *testing.T) {
 		}
 		if it, _ := item("ent_type", first.Code); it.Name != first.Name {
 			t.Fatalf("duplicate add renamed the item: %q", it.Name)
+		}
+		// Simultaneous adds of one new code: exactly one is stored, the others are refused.
+		bodies := make([]map[string]any, 24)
+		for i := range bodies {
+			bodies[i] = add.body(t, map[string]any{"code": "P950", "name": fmt.Sprintf("并发新增%d", i)})
+		}
+		statuses := make([]int, len(bodies))
+		var wg sync.WaitGroup
+		for i, b := range bodies {
+			wg.Go(func() { statuses[i] = an.Do(add.Method, add.API, b).Status })
+		}
+		wg.Wait()
+		if created := slices.Index(statuses, 201); created < 0 || slices.Index(statuses[created+1:], 201) >= 0 ||
+			len(slices.DeleteFunc(slices.Clone(statuses), func(s int) bool { return s == 201 || s == 409 })) > 0 {
+			t.Fatalf("simultaneous adds answered %v, want one 201 and 409s", statuses)
+		} else if it, _ := item("sampling_product", "P950"); it.Name != fmt.Sprintf("并发新增%d", created) {
+			t.Fatalf("stored %q, but request %d was the one accepted", it.Name, created)
+		}
+		if n := auditCount(t, e, "dataset.code.write", "analyst1", "sampling_product/P950"); n != 1 {
+			t.Fatalf("audit records after simultaneous adds: %d", n)
 		}
 
 		// The list links each item to its edit page; rename and disable it there.

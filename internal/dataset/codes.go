@@ -222,7 +222,9 @@ func (c *Catalog) Name(table, code string) string {
 }
 
 // PutCodeItem adds or changes an item of an existing code table (maintained data), audited.
-func (m *Module) PutCodeItem(ctx context.Context, r *http.Request, table, code, name, parent string, enabled bool) error {
+// With onlyNew an existing code is refused (409 code_exists) instead of changed; the insert
+// itself decides, so two simultaneous adds of one code cannot both succeed.
+func (m *Module) PutCodeItem(ctx context.Context, r *http.Request, table, code, name, parent string, enabled, onlyNew bool) error {
 	code, name, parent = strings.TrimSpace(code), strings.TrimSpace(name), strings.TrimSpace(parent)
 	if code == "" || name == "" || len(code) > 32 || utf8.RuneCountInString(name) > 100 {
 		return web.Errorf(http.StatusBadRequest, "bad_code_item", "代码（不超过 32 字符）和名称（不超过 100 字）必填")
@@ -237,10 +239,22 @@ func (m *Module) PutCodeItem(ctx context.Context, r *http.Request, table, code, 
 		}
 		var sort int
 		tx.Get(ctx, &sort, `SELECT COALESCE(MAX(sort), 0) + 1 FROM ds_code_items WHERE table_name = ?`, table)
-		if _, err := tx.Exec(ctx, `INSERT INTO ds_code_items(table_name, code, name, parent_code, sort, enabled, origin, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'user', ?)
-			ON CONFLICT (table_name, code) DO UPDATE SET name = excluded.name, parent_code = excluded.parent_code, enabled = excluded.enabled,
-			origin = 'user', updated_at = excluded.updated_at`, table, code, name, parent, sort, enabled, m.now()); err != nil {
+		onConflict := `DO UPDATE SET name = excluded.name, parent_code = excluded.parent_code, enabled = excluded.enabled,
+			origin = 'user', updated_at = excluded.updated_at`
+		if onlyNew {
+			onConflict = `DO NOTHING`
+		}
+		res, err := tx.Exec(ctx, `INSERT INTO ds_code_items(table_name, code, name, parent_code, sort, enabled, origin, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'user', ?)
+			ON CONFLICT (table_name, code) `+onConflict, table, code, name, parent, sort, enabled, m.now())
+		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 && onlyNew {
+			var have string
+			tx.Get(ctx, &have, `SELECT name FROM ds_code_items WHERE table_name = ? AND code = ?`, table, code)
+			return web.Errorf(http.StatusConflict, "code_exists", "代码 %s 已存在（%s），如需修改请在列表中点该条目的“修改”", code, have)
 		}
 		state := "启用"
 		if !enabled {

@@ -515,7 +515,7 @@ func (m *Module) apiPutCodeItem(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	err := m.PutCodeItem(r.Context(), r, r.PathValue("name"), r.PathValue("code"), body.Name, body.Parent, body.Enabled == nil || *body.Enabled)
+	err := m.PutCodeItem(r.Context(), r, r.PathValue("name"), r.PathValue("code"), body.Name, body.Parent, body.Enabled == nil || *body.Enabled, false)
 	if err != nil {
 		web.Fail(w, r, err)
 		return
