@@ -12,6 +12,7 @@ import (
 
 	"zhsj/internal/audit"
 	"zhsj/internal/dataset/validate"
+	"zhsj/internal/gm"
 	"zhsj/internal/iam"
 	"zhsj/internal/store"
 	"zhsj/internal/web"
@@ -36,6 +37,39 @@ type RecordFilter struct {
 	From   string            // PeriodField ≥ (YYYY-MM-DD)
 	To     string            // PeriodField ≤
 	Equal  map[string]string // filter field → value
+
+	sealed []sealedMatch // Q as the exact value of sealed fields (set by ListRecords)
+}
+
+// sealedMatch finds a sealed personal field by the blind index of its exact value.
+type sealedMatch struct{ column, index string }
+
+// sealedMatches are Q read as a whole ID number or mobile number of the dataset's sealed
+// fields: sealed values cannot be searched by part, only by the blind index of the value
+// normalised as ingestion normalises it (DESIGN §4).
+func (m *Module) sealedMatches(d *Dataset, q string) []sealedMatch {
+	var out []sealedMatch
+	for i := range d.Fields {
+		f := &d.Fields[i]
+		if f.Extra || !f.Type.Sealed() {
+			continue
+		}
+		var r validate.Result
+		switch {
+		case f.Type == TypeIDNo && (len(q) == 15 || len(q) == 18):
+			r = validate.CitizenID(q)
+		case f.Type == TypeMobile && len(q) == 11 && isDigits(q):
+			r = validate.Mobile(q)
+		default:
+			continue
+		}
+		v := strings.ToUpper(q)
+		if r.Valid {
+			v = r.Normalized
+		}
+		out = append(out, sealedMatch{column: f.IndexColumn(), index: gm.BlindIndex(m.keys, f.SealPurpose(), v)})
+	}
+	return out
 }
 
 // ParseRecordFilter reads a filter from query parameters: q, region, from, to and
@@ -85,6 +119,10 @@ func (d *Dataset) where(p *iam.Principal, f RecordFilter) (string, []any) {
 		if d.NameField != "" && !d.IsKey(d.NameField) {
 			ors = append(ors, "t."+d.NameField+" LIKE ?")
 			args = append(args, q)
+		}
+		for _, sm := range f.sealed {
+			ors = append(ors, "t."+sm.column+" = ?")
+			args = append(args, sm.index)
 		}
 		conds = append(conds, "("+strings.Join(ors, " OR ")+")")
 	}
@@ -223,6 +261,7 @@ func normValue(t FieldType, v any) any {
 
 // ListRecords returns a page of records within the caller's scope.
 func (m *Module) ListRecords(ctx context.Context, p *iam.Principal, d *Dataset, f RecordFilter, page web.Page) ([]*Record, int, error) {
+	f.sealed = m.sealedMatches(d, f.Q)
 	w, args := d.where(p, f)
 	var total int
 	if err := m.db.Get(ctx, &total, "SELECT COUNT(*) FROM "+d.Table+" t WHERE "+w, args...); err != nil {
