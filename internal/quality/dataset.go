@@ -97,6 +97,21 @@ type Dataset struct {
 	ReadPermission string `json:"-"`
 }
 
+// keyEquals is the condition "key column k of alias equals a text parameter". Failed rows
+// keep their keys as text; a text column is compared as it is, so that its unique index
+// finds the row (a CAST would scan the table), other types through their text form.
+func (d *Dataset) keyEquals(alias, k string) string {
+	for _, c := range d.Columns {
+		if c.JSON == "" && c.Physical() == k {
+			switch c.Type {
+			case TypeText, TypeDecimal, TypeDate, TypeUSCC, TypeRegion, TypeIDNo, TypeCode, TypeEnum:
+				return col(alias, k) + " = ?"
+			}
+		}
+	}
+	return "CAST(" + col(alias, k) + " AS TEXT) = ?"
+}
+
 // Column returns the column with the logical name n.
 func (d *Dataset) Column(n string) (Column, bool) {
 	for _, c := range d.Columns {

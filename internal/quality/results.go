@@ -332,7 +332,7 @@ func (m *Module) Record(ctx context.Context, sc viewScope, dataset, key string) 
 	where := make([]string, len(ds.Key))
 	args := make([]any, len(ds.Key))
 	for i, k := range ds.Key {
-		where[i] = "CAST(" + col("t", k) + " AS TEXT) = ?"
+		where[i] = ds.keyEquals("t", k)
 		args[i] = kv[i]
 	}
 	if ds.Region != "" {
