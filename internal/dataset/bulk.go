@@ -36,6 +36,10 @@ const deferredPrefix = "dataset.deferred_indexes."
 // indexes worth it; the batch must also be full (more follows, and fast).
 const bulkMinRows = 200
 
+// analyzeMinRows is the number of rows a run must write before the table's planner
+// statistics are refreshed (store.DB.Analyze); smaller runs do not move them.
+const analyzeMinRows = 10000
+
 func deferredKey(table string) string { return deferredPrefix + table }
 
 // deferredIndexes is the value of a deferredKey settings row.

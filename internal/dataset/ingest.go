@@ -501,6 +501,11 @@ func (m *Module) runSource(ctx context.Context, ds *Dataset, src source, o Optio
 	if err := m.rebuildIndexes(ctx, ds.Table, o.RunID, nil); err != nil {
 		return m.fail(ctx, ds, o, res, err)
 	}
+	if res.Upserted >= analyzeMinRows {
+		if err := m.db.Analyze(ctx, ds.Table); err != nil {
+			m.log.Warn("dataset: analyze after load", "dataset", ds.Name, "err", err)
+		}
+	}
 	if len(rs.cm.ignored) > 0 {
 		res.Notes = append(res.Notes, "以下列未对应到数据集字段，已忽略："+strings.Join(rs.cm.ignored, "、"))
 	}

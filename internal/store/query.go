@@ -63,6 +63,28 @@ func get(ctx context.Context, e execer, d Dialect, dest any, q string, args []an
 // Dialect returns the database flavour.
 func (db *DB) Dialect() Dialect { return db.dialect }
 
+// Analyze refreshes the planner's statistics of table after a large change (a bulk load).
+// Without them SQLite picks an index by its shape alone and can prefer a region index that
+// matches half the rows over a date index that matches a few hundred; its ANALYZE samples at
+// most analysis_limit rows per index (set when the database is opened), so it stays fast.
+func (db *DB) Analyze(ctx context.Context, table string) error {
+	if db.dialect != SQLite {
+		_, err := db.w.ExecContext(ctx, "ANALYZE "+table)
+		return err
+	}
+	// Other SQLite connections load statistics with the schema: a schema change in the same
+	// transaction makes the readers reload it, and re-prepare their cached statements, at
+	// their next statement.
+	return db.InTx(ctx, func(tx *Tx) error {
+		for _, q := range []string{"ANALYZE " + table, "CREATE TABLE zhsj_reload_schema (x INTEGER)", "DROP TABLE zhsj_reload_schema"} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // Exec runs a statement on the writer.
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return db.w.ExecContext(ctx, db.dialect.Rebind(q), utcArgs(args)...)

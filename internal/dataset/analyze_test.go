@@ -1,0 +1,57 @@
+package dataset
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"zhsj/internal/store"
+	"zhsj/internal/store/storetest"
+)
+
+// TestLoadRefreshesStatistics: a run that writes many rows refreshes the table's planner
+// statistics, and on SQLite the readers then pick the date index for a one-year count in a
+// city (without statistics SQLite takes the region index, which matches a fifth of the rows).
+func TestLoadRefreshesStatistics(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		m := newModule(t, db)
+		stats := `SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'ds_enterprise'`
+		if db.Dialect() == store.Postgres {
+			stats = `SELECT COUNT(*) FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'ds_enterprise'`
+		}
+		if db.Dialect() == store.SQLite {
+			db.Exec(ctx, `ANALYZE sqlite_schema`) // sqlite_stat1 exists, empty
+		}
+		ingest(t, m, "small.csv", "enterprise", string(enterpriseCSV(50)))
+		if n := count(t, db, stats); n != 0 {
+			t.Fatalf("statistics after a small run: %d rows", n)
+		}
+		res, err := m.Ingest(ctx, bytes.NewReader(enterpriseCSV(analyzeMinRows+500)), Options{Dataset: "enterprise", SourceName: "big.csv"})
+		if err != nil || res.Upserted < analyzeMinRows {
+			t.Fatalf("big run: %+v %v", res, err)
+		}
+		if n := count(t, db, stats); n == 0 {
+			t.Fatal("no statistics after a large run")
+		}
+		if db.Dialect() != store.SQLite {
+			return
+		}
+		var plan []struct {
+			ID, Parent, NotUsed int
+			Detail              string
+		}
+		if err := db.Select(ctx, &plan, `EXPLAIN QUERY PLAN SELECT COUNT(*) FROM ds_enterprise t
+			WHERE t.region_code IN (SELECT code FROM regions WHERE path LIKE ?) AND t.establish_date >= ? AND t.establish_date <= ?`,
+			"/610000/610100/%", "2020-01-01", "2020-12-31"); err != nil {
+			t.Fatal(err)
+		}
+		var steps []string
+		for _, p := range plan {
+			steps = append(steps, p.Detail)
+		}
+		if !strings.Contains(strings.Join(steps, "; "), "ds_enterprise_period") {
+			t.Errorf("one year in one city is not read through the date index: %v", steps)
+		}
+	})
+}
