@@ -55,3 +55,27 @@ func TestLoadRefreshesStatistics(t *testing.T) {
 		}
 	})
 }
+
+// TestRegionStatsReadTheIndexAlone: a dataset's record count and freshness within a city
+// (dataset pages, theme-library status) are read from the region index alone, not from every
+// row of the city.
+func TestRegionStatsReadTheIndexAlone(t *testing.T) {
+	t.Parallel()
+	db := storetest.SQLite(t)
+	for _, d := range All() {
+		if d.Name == "apicall" { // province-wide log with its own aggregate index (0083)
+			continue
+		}
+		var plan []struct {
+			ID, Parent, NotUsed int
+			Detail              string
+		}
+		if err := db.Select(ctx, &plan, `EXPLAIN QUERY PLAN SELECT COUNT(*), MAX(t.last_updated_at) FROM `+d.Table+` t
+			WHERE t.region_code IN (SELECT code FROM regions WHERE path LIKE ?)`, "/610000/610100/%"); err != nil {
+			t.Fatal(err)
+		}
+		if len(plan) == 0 || !strings.Contains(plan[0].Detail, "COVERING INDEX "+d.Table+"_region") {
+			t.Errorf("%s: %+v", d.Name, plan)
+		}
+	}
+}
