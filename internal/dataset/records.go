@@ -56,7 +56,7 @@ func (m *Module) sealedMatches(d *Dataset, q string) []sealedMatch {
 		}
 		var r validate.Result
 		switch {
-		case f.Type == TypeIDNo && (len(q) == 15 || len(q) == 18):
+		case f.Type == TypeIDNo && (len(q) == 15 || len(q) == 18) && isDigits(q[:len(q)-1]) && strings.ContainsRune("0123456789xX", rune(q[len(q)-1])):
 			r = validate.CitizenID(q)
 		case f.Type == TypeMobile && len(q) == 11 && isDigits(q):
 			r = validate.Mobile(q)
