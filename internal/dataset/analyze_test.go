@@ -27,6 +27,9 @@ func TestLoadRefreshesStatistics(t *testing.T) {
 		if n := count(t, db, stats); n != 0 {
 			t.Fatalf("statistics after a small run: %d rows", n)
 		}
+		if n, ok := db.AnalyzedRows(ctx, "ds_enterprise"); ok {
+			t.Fatalf("rows counted by statistics that do not exist: %d", n)
+		}
 		res, err := m.Ingest(ctx, bytes.NewReader(enterpriseCSV(analyzeMinRows+500)), Options{Dataset: "enterprise", SourceName: "big.csv"})
 		if err != nil || res.Upserted < analyzeMinRows {
 			t.Fatalf("big run: %+v %v", res, err)
@@ -34,8 +37,18 @@ func TestLoadRefreshesStatistics(t *testing.T) {
 		if n := count(t, db, stats); n == 0 {
 			t.Fatal("no statistics after a large run")
 		}
+		if n, ok := db.AnalyzedRows(ctx, "ds_enterprise"); !ok || n < int64(res.Upserted) {
+			t.Fatalf("rows counted by the statistics: %d %v, upserted %d", n, ok, res.Upserted)
+		}
 		if db.Dialect() != store.SQLite {
 			return
+		}
+		// Every row was read: all rows share one status, and the statistics say so (a sampling
+		// ANALYZE would claim about a thousand rows per status and mislead the planner).
+		var stat string
+		db.Get(ctx, &stat, `SELECT stat FROM sqlite_stat1 WHERE idx = 'ds_enterprise_status'`)
+		if f := strings.Fields(stat); len(f) < 2 || f[0] != f[1] {
+			t.Errorf("statistics of the status index: %q", stat)
 		}
 		plan := queryPlan(t, db, `SELECT COUNT(*) FROM ds_enterprise t
 			WHERE t.region_code IN (SELECT code FROM regions WHERE path LIKE ?) AND t.establish_date >= ? AND t.establish_date <= ?`,

@@ -37,7 +37,9 @@ const deferredPrefix = "dataset.deferred_indexes."
 const bulkMinRows = 200
 
 // analyzeMinRows is the number of rows a run must write before the table's planner
-// statistics are refreshed (store.DB.Analyze); smaller runs do not move them.
+// statistics are refreshed (store.DB.Analyze); the run must also have written a tenth of the
+// rows the statistics counted, as PostgreSQL's autovacuum would, so that daily loads into a
+// table of millions do not read the whole table each time.
 const analyzeMinRows = 10000
 
 func deferredKey(table string) string { return deferredPrefix + table }

@@ -501,7 +501,7 @@ func (m *Module) runSource(ctx context.Context, ds *Dataset, src source, o Optio
 	if err := m.rebuildIndexes(ctx, ds.Table, o.RunID, nil); err != nil {
 		return m.fail(ctx, ds, o, res, err)
 	}
-	if res.Upserted >= analyzeMinRows {
+	if n, ok := m.db.AnalyzedRows(ctx, ds.Table); res.Upserted >= analyzeMinRows && (!ok || res.Upserted*10 >= n) {
 		if err := m.db.Analyze(ctx, ds.Table); err != nil {
 			m.log.Warn("dataset: analyze after load", "dataset", ds.Name, "err", err)
 		}

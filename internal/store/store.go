@@ -91,7 +91,7 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 func openSQLite(ctx context.Context, path string) (*DB, error) {
 	// _txlock=immediate takes the write lock at BEGIN, so read-then-write transactions never
 	// fail with SQLITE_BUSY halfway through.
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=analysis_limit(1000)&_txlock=immediate&_time_format=sqlite"
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
 	w, err := sqlx.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -190,11 +190,6 @@ func (db *DB) Migrate(ctx context.Context) ([]MigrationStatus, error) {
 	var out []MigrationStatus
 	for _, r := range res {
 		out = append(out, MigrationStatus{Version: r.Source.Version, Name: filepath.Base(r.Source.Path), Applied: r.Error == nil})
-	}
-	if err == nil && db.dialect == SQLite {
-		// At every start, as SQLite advises for long-lived connections: statistics for the
-		// tables that lack them or changed a lot (PostgreSQL's autovacuum does this itself).
-		_, err = db.w.ExecContext(ctx, "PRAGMA optimize=0x10002")
 	}
 	return out, err
 }
