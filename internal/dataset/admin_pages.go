@@ -21,17 +21,15 @@ import (
 // that already exists, so that adding from the page never silently renames an item in use.
 func (m *Module) apiAddCodeItem(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Code    string `json:"code"`
-		Name    string `json:"name"`
-		Parent  string `json:"parent_code"`
-		Enabled *bool  `json:"enabled"`
+		Code string `json:"code"`
+		codeItemBody
 	}
 	if err := web.Decode(r, &body); err != nil {
 		web.Fail(w, r, err)
 		return
 	}
-	table, code := r.PathValue("name"), strings.TrimSpace(body.Code)
-	if err := m.PutCodeItem(r.Context(), r, table, code, body.Name, body.Parent, body.Enabled == nil || *body.Enabled, true); err != nil {
+	code := strings.TrimSpace(body.Code)
+	if err := body.put(m, r, code, true); err != nil {
 		web.Fail(w, r, err)
 		return
 	}

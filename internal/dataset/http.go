@@ -506,21 +506,28 @@ func (m *Module) apiCodeItems(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Module) apiPutCodeItem(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Name    string `json:"name"`
-		Parent  string `json:"parent_code"`
-		Enabled *bool  `json:"enabled"`
-	}
+	var body codeItemBody // the code is the path's: a body naming one is refused as unknown
 	if err := web.Decode(r, &body); err != nil {
 		web.Fail(w, r, err)
 		return
 	}
-	err := m.PutCodeItem(r.Context(), r, r.PathValue("name"), r.PathValue("code"), body.Name, body.Parent, body.Enabled == nil || *body.Enabled, false)
-	if err != nil {
+	if err := body.put(m, r, r.PathValue("code"), false); err != nil {
 		web.Fail(w, r, err)
 		return
 	}
 	web.JSON(w, http.StatusOK, map[string]any{"message": "已保存"})
+}
+
+// codeItemBody is the JSON body of a code item write.
+type codeItemBody struct {
+	Name    string `json:"name"`
+	Parent  string `json:"parent_code"`
+	Enabled *bool  `json:"enabled"`
+}
+
+// put stores the item as code in the code table named by the request path.
+func (b *codeItemBody) put(m *Module, r *http.Request, code string, onlyNew bool) error {
+	return m.PutCodeItem(r.Context(), r, r.PathValue("name"), code, b.Name, b.Parent, b.Enabled == nil || *b.Enabled, onlyNew)
 }
 
 // ---- pages ----
