@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"zhsj/internal/audit"
 	"zhsj/internal/jobs"
+	"zhsj/internal/monitor"
 	"zhsj/internal/store"
 )
 
@@ -29,6 +32,11 @@ func (a *App) registerJobs() {
 		run.Add("deliveries", sent)
 		return err
 	})
+	if a.DB.Dialect() == store.Postgres {
+		a.Jobs.Register("store.partitions", "数据表分区维护：创建审计日志与监控采样的后续分区", "0 10 0 * * *", func(ctx context.Context, run *jobs.Run) error {
+			return a.maintainPartitions(ctx)
+		})
+	}
 	a.Jobs.Register("iam.sessions.cleanup", "清理过期会话", "0 15 * * * *", func(ctx context.Context, run *jobs.Run) error {
 		cutoff := store.Now().Add(-7 * 24 * time.Hour)
 		res, err := a.DB.Exec(ctx, `DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?`, cutoff, cutoff)
@@ -39,4 +47,19 @@ func (a *App) registerJobs() {
 		run.Add("deleted", n)
 		return nil
 	})
+}
+
+// timePartitioned are the tables partitioned by time on PostgreSQL (DESIGN §10).
+var timePartitioned = []store.TimePartitions{audit.Partitions, monitor.SamplePartitions}
+
+// maintainPartitions creates the coming partitions of the time-partitioned tables and moves
+// into their partitions the rows their default partitions caught (PostgreSQL; nothing on
+// SQLite). It runs at start and daily.
+func (a *App) maintainPartitions(ctx context.Context) error {
+	for _, p := range timePartitioned {
+		if _, err := p.Maintain(ctx, a.DB, store.Now()); err != nil {
+			return fmt.Errorf("%s: %w", p.Table, err)
+		}
+	}
+	return nil
 }

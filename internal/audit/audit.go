@@ -280,6 +280,9 @@ func (l *Log) mac(r *Record) string {
 	return hex.EncodeToString(l.keys.MAC(gm.PurposeAudit, b))
 }
 
+// Partitions is how audit_log is partitioned on PostgreSQL: by month of its time (DESIGN §10).
+var Partitions = store.TimePartitions{Table: "audit_log", Column: "at", Period: store.Month}
+
 const recordCols = "id, at, kind, actor_id, actor, ip, user_agent, action, object_type, object_id, result, detail, request_id, region_code, prev_mac, mac"
 
 // scanRecord scans one row selected with recordCols.

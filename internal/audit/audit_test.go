@@ -354,6 +354,32 @@ func TestPrune(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// On PostgreSQL the records leave the default partition for their months' (DESIGN §10),
+		// and whole months go by dropping their partition.
+		if _, err := Partitions.Maintain(ctx, db, now); err != nil {
+			t.Fatal(err)
+		}
+		oldMonths := func() (n int) {
+			starts, err := Partitions.Partitions(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range starts {
+				if s.Before(now.AddDate(0, 0, -200)) {
+					n++
+				}
+			}
+			return n
+		}
+		if db.Dialect() == store.Postgres {
+			var inDefault int
+			if err := db.Get(ctx, &inDefault, "SELECT COUNT(*) FROM audit_log_default"); err != nil || inDefault != 0 {
+				t.Fatalf("%d records left in the default partition (%v)", inDefault, err)
+			}
+			if n := oldMonths(); n != 2 {
+				t.Fatalf("%d partitions for the months 300 and 400 days ago, want 2", n)
+			}
+		}
 		if _, err := l.Prune(ctx, now.AddDate(0, 0, -10)); !errors.Is(err, ErrRetention) {
 			t.Fatalf("prune inside retention: %v", err)
 		}
@@ -408,6 +434,9 @@ func TestPrune(t *testing.T) {
 			t.Fatalf("third prune = %d, %v; want 4", n, err)
 		}
 		verifyOK(t, l, 5)
+		if db.Dialect() == store.Postgres && oldMonths() != 0 {
+			t.Fatal("the pruned months' partitions were not dropped")
+		}
 		exec(t, db, "UPDATE audit_log SET result = 'failure' WHERE id = 12")
 		verifyBad(t, l, 12)
 	})

@@ -222,3 +222,63 @@ func TestProbeNodeTarget(t *testing.T) {
 		t.Fatalf("empty page accepted: %+v", r)
 	}
 }
+
+// TestPrunePartitionedSamples stores ten days of hourly probe results and prunes them with
+// the 7-day retention: exactly the samples older than 7 days go. On PostgreSQL the samples
+// live in daily partitions (DESIGN §10): the whole days before the cut-off go by dropping
+// their partition, the older hours of the day that straddles it by deletion.
+func TestPrunePartitionedSamples(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		c := newClock() // 2026-09-01 02:00 UTC, 10:00 in Xi'an
+		e := newEnv(t, db, c)
+		tg := e.target(t, Target{Name: "登记注册系统"})
+		start := c.Now()
+		if _, err := SamplePartitions.Maintain(ctx, db, start); err != nil {
+			t.Fatal(err)
+		}
+		var results []Result
+		for i := 0; i < 240; i++ {
+			results = append(results, Result{TargetID: tg, Started: start.Add(time.Duration(i) * time.Hour), OK: true, Latency: 50 * time.Millisecond})
+		}
+		if err := e.s.StoreResults(ctx, results); err != nil {
+			t.Fatal(err)
+		}
+		// Days 8 to 10 had no partition yet: the default partition took them, and the daily
+		// maintenance moves them out.
+		if _, err := SamplePartitions.Maintain(ctx, db, start); err != nil {
+			t.Fatal(err)
+		}
+		if db.Dialect() == store.Postgres {
+			if n := e.count(t, `SELECT COUNT(*) FROM monitor_samples_default`); n != 0 {
+				t.Fatalf("%d samples left in the default partition", n)
+			}
+		}
+		c.Add(240 * time.Hour)
+		cutoff := c.Now().Add(-7 * 24 * time.Hour).UnixMilli()
+		before := e.count(t, `SELECT COUNT(*) FROM monitor_samples`)
+		keep := e.count(t, `SELECT COUNT(*) FROM monitor_samples WHERE at >= ?`, cutoff)
+		if keep == 0 || keep == before {
+			t.Fatalf("%d of %d samples within retention: the test data does not straddle the cut-off", keep, before)
+		}
+		n, err := e.s.Prune(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after := e.count(t, `SELECT COUNT(*) FROM monitor_samples`); after != keep || n != int64(before-keep) {
+			t.Fatalf("after prune %d samples (want %d), %d reported deleted (want %d)", after, keep, n, before-keep)
+		}
+		if n := e.count(t, `SELECT COUNT(*) FROM monitor_samples WHERE at < ?`, cutoff); n != 0 {
+			t.Fatalf("%d samples older than the retention left", n)
+		}
+		if db.Dialect() == store.Postgres {
+			days, err := SamplePartitions.Partitions(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(days) == 0 || days[0].AddDate(0, 0, 1).UnixMilli() <= cutoff || days[0].UnixMilli() > cutoff {
+				t.Fatalf("oldest partition left starts %v; the cut-off is %v", days, time.UnixMilli(cutoff))
+			}
+		}
+	})
+}

@@ -31,11 +31,13 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// listTables names the tables of the database (SQLite's own tables excluded), sorted.
+// listTables names the tables of the database (SQLite's own tables excluded), sorted. A
+// partitioned PostgreSQL table is one table: its partitions are not listed, its rows are.
 func listTables(ctx context.Context, q querier, d store.Dialect) ([]string, error) {
 	query := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`
 	if d == store.Postgres {
-		query = `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename`
+		query = `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname`
 	}
 	rows, err := q.QueryContext(ctx, query)
 	if err != nil {
