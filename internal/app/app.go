@@ -145,7 +145,7 @@ func New(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Log
 		return nil, fmt.Errorf("建立组织机构: %w", err)
 	}
 
-	if err := a.maintainPartitions(ctx); err != nil {
+	if _, err := a.maintainPartitions(ctx); err != nil {
 		return nil, fmt.Errorf("维护数据表分区: %w", err)
 	}
 

@@ -34,7 +34,9 @@ func (a *App) registerJobs() {
 	})
 	if a.DB.Dialect() == store.Postgres {
 		a.Jobs.Register("store.partitions", "数据表分区维护：创建审计日志与监控采样的后续分区", "0 10 0 * * *", func(ctx context.Context, run *jobs.Run) error {
-			return a.maintainPartitions(ctx)
+			n, err := a.maintainPartitions(ctx)
+			run.Add("created", int64(n))
+			return err
 		})
 	}
 	a.Jobs.Register("iam.sessions.cleanup", "清理过期会话", "0 15 * * * *", func(ctx context.Context, run *jobs.Run) error {
@@ -54,12 +56,15 @@ var timePartitioned = []store.TimePartitions{audit.Partitions, monitor.SamplePar
 
 // maintainPartitions creates the coming partitions of the time-partitioned tables and moves
 // into their partitions the rows their default partitions caught (PostgreSQL; nothing on
-// SQLite). It runs at start and daily.
-func (a *App) maintainPartitions(ctx context.Context) error {
+// SQLite). It runs at start and daily, and returns the number of partitions created.
+func (a *App) maintainPartitions(ctx context.Context) (int, error) {
+	total := 0
 	for _, p := range timePartitioned {
-		if _, err := p.Maintain(ctx, a.DB, store.Now()); err != nil {
-			return fmt.Errorf("%s: %w", p.Table, err)
+		n, err := p.Maintain(ctx, a.DB, store.Now())
+		if err != nil {
+			return total, fmt.Errorf("%s: %w", p.Table, err)
 		}
+		total += n
 	}
-	return nil
+	return total, nil
 }

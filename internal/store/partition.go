@@ -233,14 +233,15 @@ func (p TimePartitions) Maintain(ctx context.Context, db *DB, now time.Time) (in
 	if db.Dialect() != Postgres {
 		return 0, nil
 	}
-	to := now.AddDate(0, 2, 0)
+	from := p.start(now) // months from the 1st: 31 December plus two months is not March
+	to := from.AddDate(0, 2, 0)
 	if p.Period == Day {
-		to = now.AddDate(0, 0, 7)
+		to = from.AddDate(0, 0, 7)
 	}
 	var n int
 	err := db.InTx(ctx, func(tx *Tx) error {
 		var err error
-		n, err = p.Ensure(ctx, tx, now, to)
+		n, err = p.Ensure(ctx, tx, from, to)
 		return err
 	})
 	return n, err

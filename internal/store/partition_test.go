@@ -238,3 +238,23 @@ func TestPartitionMigrationKeepsRows(t *testing.T) {
 		}
 	}
 }
+
+// TestMaintainCountsMonthsFromTheFirst: on 31 December, two months ahead is February, not
+// the 3 March that adding two months to the 31st gives.
+func TestMaintainCountsMonthsFromTheFirst(t *testing.T) {
+	db := storetest.Postgres(t)
+	ctx := context.Background()
+	for _, q := range []string{`CREATE TABLE zz_m (at TIMESTAMPTZ NOT NULL) PARTITION BY RANGE (at)`, `CREATE TABLE zz_m_default PARTITION OF zz_m DEFAULT`} {
+		if _, err := db.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := store.TimePartitions{Table: "zz_m", Column: "at", Period: store.Month}
+	if _, err := p.Maintain(ctx, db, time.Date(2026, 12, 31, 23, 0, 0, 0, cst)); err != nil {
+		t.Fatal(err)
+	}
+	starts, err := p.Partitions(ctx, db)
+	if err != nil || len(starts) != 3 || starts[2].Month() != time.February {
+		t.Fatalf("partitions %v %v, want December to February", starts, err)
+	}
+}
