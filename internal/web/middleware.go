@@ -31,6 +31,9 @@ type ReqInfo struct {
 	ActorID   int64
 	Region    string // caller's jurisdiction region code
 	Start     time.Time
+	// HTTPS: the browser reached us over TLS, here or at a trusted load balancer that says so
+	// in X-Forwarded-Proto.
+	HTTPS bool
 }
 
 // Info returns the request's ReqInfo (never nil).
@@ -77,12 +80,13 @@ func Stack(h http.Handler, o StackOptions) http.Handler {
 	}))
 	inner := cop.Handler(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ri := &ReqInfo{ID: newRequestID(r), IP: clientIP(r, o.TrustProxy), UserAgent: r.UserAgent(), Start: time.Now()}
+		ri := &ReqInfo{ID: newRequestID(r), IP: clientIP(r, o.TrustProxy), UserAgent: r.UserAgent(), Start: time.Now(),
+			HTTPS: r.TLS != nil || o.TLS || o.TrustProxy && forwardedHTTPS(r)}
 		r = r.WithContext(context.WithValue(r.Context(), reqInfoKey, ri))
-		rec := &statusRecorder{ResponseWriter: w, status: 200}
+		rec := &statusRecorder{ResponseWriter: w, status: 200, https: ri.HTTPS}
 		w = rec
 		w.Header().Set("X-Request-Id", ri.ID)
-		secureHeaders(w.Header(), o.TLS)
+		secureHeaders(w.Header(), ri.HTTPS)
 		if r.Body != nil && o.MaxBodyBytes > 0 && !isUpload(r) {
 			r.Body = http.MaxBytesReader(w, r.Body, o.MaxBodyBytes)
 		}
@@ -148,6 +152,13 @@ func clientIP(r *http.Request, trustProxy bool) string {
 	return host
 }
 
+// forwardedHTTPS reports whether the load balancer in front says the browser used HTTPS
+// (the first, client-side value of X-Forwarded-Proto).
+func forwardedHTTPS(r *http.Request) bool {
+	first, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.EqualFold(strings.TrimSpace(first), "https")
+}
+
 // IsLoopback reports whether the request came from this machine (no proxy in between).
 func IsLoopback(r *http.Request) bool {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -179,24 +190,62 @@ type statusRecorder struct {
 	status int
 	bytes  int64
 	wrote  bool
+	https  bool
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if !s.wrote {
 		s.status = code
 		s.wrote = true
+		s.secureCookies()
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
-	s.wrote = true
+	if !s.wrote {
+		s.wrote = true
+		s.secureCookies()
+	}
 	n, err := s.ResponseWriter.Write(b)
 	s.bytes += int64(n)
 	return n, err
 }
 
-// Unwrap lets http.ResponseController reach Flush and deadlines (SSE, long downloads).
+// FlushError sends the headers (and what is buffered) now, as Flush does for SSE.
+func (s *statusRecorder) FlushError() error {
+	if !s.wrote {
+		s.wrote = true
+		s.secureCookies()
+	}
+	return http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+// secureCookies marks every cookie of a response to an HTTPS request Secure, whichever module
+// set it, so that a TLS-terminating load balancer (which the modules cannot see) gets the same
+// cookies as TLS served here.
+func (s *statusRecorder) secureCookies() {
+	if !s.https {
+		return
+	}
+	h := s.ResponseWriter.Header()
+	for i, c := range h["Set-Cookie"] {
+		if !hasSecure(c) {
+			h["Set-Cookie"][i] = c + "; Secure"
+		}
+	}
+}
+
+func hasSecure(setCookie string) bool {
+	for _, attr := range strings.Split(setCookie, ";")[1:] {
+		if strings.EqualFold(strings.TrimSpace(attr), "secure") {
+			return true
+		}
+	}
+	return false
+}
+
+// Unwrap lets http.ResponseController reach deadlines (SSE, long downloads).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // RateLimiter allows n events per key per window, in this process (a sliding pair of
