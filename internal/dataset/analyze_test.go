@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bytes"
+	"encoding/csv"
 	"strings"
 	"testing"
 
@@ -92,4 +93,48 @@ func queryPlan(t *testing.T, db *store.DB, q string, args ...any) string {
 		steps = append(steps, p.Detail)
 	}
 	return strings.Join(steps, "; ")
+}
+
+// TestLoadAnalyzesOnlyATenth: a run refreshes the statistics only when it writes at least a
+// tenth of the rows they counted, so that a daily load into a register of millions does not
+// read the whole table each time. The statistics are made to claim first 1,000,000 rows
+// (a run of 10,500 new rows leaves them), then 50,000 (the same run refreshes them).
+func TestLoadAnalyzesOnlyATenth(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		m := newModule(t, db)
+		run := func(from int) {
+			var b bytes.Buffer
+			writeEnterpriseCSVFrom(csv.NewWriter(&b), from, analyzeMinRows+500)
+			res, err := m.Ingest(ctx, &b, Options{Dataset: "enterprise", SourceName: "day.csv"})
+			if err != nil || res.Upserted < analyzeMinRows {
+				t.Fatalf("run from %d: %+v %v", from, res, err)
+			}
+		}
+		claim := func(rows int64) {
+			q := `UPDATE pg_class SET reltuples = ? WHERE oid = 'ds_enterprise'::regclass`
+			if db.Dialect() == store.SQLite {
+				q = `UPDATE sqlite_stat1 SET stat = ? || substr(stat, instr(stat, ' ')) WHERE tbl = 'ds_enterprise'`
+			}
+			if _, err := db.Exec(ctx, q, rows); err != nil {
+				t.Fatal(err)
+			}
+			if n, ok := db.AnalyzedRows(ctx, "ds_enterprise"); !ok || n != rows {
+				t.Fatalf("statistics claim %d rows (%v), want %d", n, ok, rows)
+			}
+		}
+		run(0) // the first load takes statistics
+		claim(1_000_000)
+		run(100_000)
+		if n, _ := db.AnalyzedRows(ctx, "ds_enterprise"); n != 1_000_000 {
+			t.Fatalf("a run of a hundredth of the table refreshed the statistics: %d rows", n)
+		}
+		claim(50_000)
+		run(200_000)
+		var rows int64
+		db.Get(ctx, &rows, `SELECT COUNT(*) FROM ds_enterprise`)
+		if n, _ := db.AnalyzedRows(ctx, "ds_enterprise"); n != rows {
+			t.Fatalf("after a run of a fifth of the table the statistics count %d rows, the table has %d", n, rows)
+		}
+	})
 }

@@ -24,10 +24,13 @@ var benchHeader = []string{"统一社会信用代码", "企业名称", "主体�
 
 // writeEnterpriseCSV writes n valid enterprise rows (one in three with an ID number, every
 // 101st with a future establishment date, which the pipeline quarantines).
-func writeEnterpriseCSV(w *csv.Writer, n int) {
+func writeEnterpriseCSV(w *csv.Writer, n int) { writeEnterpriseCSVFrom(w, 0, n) }
+
+// writeEnterpriseCSVFrom writes the rows from to from+n-1 of that sequence (other keys).
+func writeEnterpriseCSVFrom(w *csv.Writer, from, n int) {
 	w.Write(benchHeader)
 	regions := []string{"610102", "610113", "610302", "610402", "610502", "610602", "610702", "610802", "610902", "611002"}
-	for i := 0; i < n; i++ {
+	for i := from; i < from+n; i++ {
 		r := regions[i%len(regions)]
 		id := ""
 		if i%3 == 0 {
