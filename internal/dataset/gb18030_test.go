@@ -175,3 +175,44 @@ func TestGB18030FourByteAcrossBuffers(t *testing.T) {
 		}
 	})
 }
+
+// TestGBKAfterTheDetectionWindow: the encoding is decided on the first 64 KiB. A file whose
+// first 64 KiB is plain ASCII (English column names, romanised names) and whose later rows are
+// GBK is read as UTF-8; those later rows are not stored garbled but quarantined with a reason
+// that says to import the file again as GBK, and the rest is stored.
+func TestGBKAfterTheDetectionWindow(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		m := newModule(t, db)
+		var b bytes.Buffer
+		b.WriteString("uscc,name,region_code\n")
+		i := 0
+		for ; b.Len() < 70<<10; i++ {
+			fmt.Fprintf(&b, "%s,Qiye %d Youxian Gongsi,610102\n", validate.MakeUSCC('9', '1', "610102", fmt.Sprintf("%08d", i)), i)
+		}
+		ascii := i
+		for ; i < ascii+3; i++ {
+			b.WriteString(validate.MakeUSCC('9', '1', "610102", fmt.Sprintf("%08d", i)) + ",")
+			b.Write(gb18030(t, fmt.Sprintf("西安测试企业%d有限公司", i)))
+			b.WriteString(",610102\n")
+		}
+		res := ingest(t, m, "late-gbk.csv", "enterprise", b.String())
+		if res.Read != int64(ascii+3) || res.Upserted != int64(ascii) || res.Quarantined != 3 {
+			t.Fatalf("result %+v, want %d read, %d stored, 3 quarantined", res, ascii+3, ascii)
+		}
+		var errs []string
+		if err := db.Select(ctx, &errs, `SELECT errors FROM ds_quarantine WHERE dataset = 'enterprise' ORDER BY line_no`); err != nil {
+			t.Fatal(err)
+		}
+		if len(errs) != 3 {
+			t.Fatalf("quarantine %v", errs)
+		}
+		for _, e := range errs {
+			if !strings.Contains(e, IssueBadEncoding) || !strings.Contains(e, "GBK") {
+				t.Errorf("quarantine reason %s", e)
+			}
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM ds_enterprise WHERE name NOT LIKE 'Qiye %'`); n != 0 {
+			t.Fatalf("%d rows stored with other names", n)
+		}
+	})
+}
