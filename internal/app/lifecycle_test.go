@@ -10,7 +10,6 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"zhsj/internal/app/apptest"
-	"zhsj/internal/jobs"
 	"zhsj/internal/notify"
 )
 
@@ -81,22 +80,7 @@ func TestDormantAccountsJob(t *testing.T) {
 		}
 		// 61 days later the newcomer (created 30 days ago) goes too: run through the scheduled job.
 		clock.Add(61 * 24 * time.Hour)
-		jctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		if err := e.App.Jobs.Start(jctx); err != nil {
-			t.Fatal(err)
-		}
-		defer e.App.Jobs.Stop()
-		runID, err := e.App.Jobs.RunNow(ctx, "iam.accounts.dormant", "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var run jobs.RunRecord
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if run, err = e.App.Jobs.GetRun(ctx, runID); err == nil && run.Status != "running" {
-				break
-			}
-		}
+		run := e.RunJob(ctx, "iam.accounts.dormant")
 		if run.Status != "succeeded" || run.Counts["disabled"] != 1 || !strings.Contains(run.Notes, "newcomer") || !strings.Contains(run.Notes, "secboss") {
 			t.Fatalf("job run: %+v", run)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"zhsj/internal/app/apptest"
 	"zhsj/internal/audit"
@@ -20,12 +19,6 @@ import (
 func TestPartitionsMaintained(t *testing.T) {
 	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
 		ctx := context.Background()
-		jctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		if err := e.App.Jobs.Start(jctx); err != nil {
-			t.Fatal(err)
-		}
-		defer e.App.Jobs.Stop()
 		if e.App.DB.Dialect() != store.Postgres {
 			if _, err := e.App.Jobs.RunNow(ctx, "store.partitions", "test"); !errors.Is(err, jobs.ErrUnknownJob) {
 				t.Fatalf("store.partitions on SQLite: %v", err)
@@ -44,17 +37,7 @@ func TestPartitionsMaintained(t *testing.T) {
 		if _, err := e.App.DB.Exec(ctx, "DROP TABLE "+next); err != nil {
 			t.Fatal(err)
 		}
-		runID, err := e.App.Jobs.RunNow(ctx, "store.partitions", "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var run jobs.RunRecord
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if run, err = e.App.Jobs.GetRun(ctx, runID); err == nil && run.Status != "running" {
-				break
-			}
-		}
-		if run.Status != "succeeded" || run.Counts["created"] != 1 {
+		if run := e.RunJob(ctx, "store.partitions"); run.Status != "succeeded" || run.Counts["created"] != 1 {
 			t.Fatalf("job run %+v", run)
 		}
 		if again, _ := audit.Partitions.Partitions(ctx, e.App.DB); len(again) != 3 || !again[1].Equal(months[1]) {

@@ -288,25 +288,8 @@ func TestEscalationMessagesReachWebhook(t *testing.T) {
 		}
 		// The last step runs through the scheduled job's registered function.
 		e.clock.Advance(30 * time.Minute) // 150%
-		if err := e.App.Jobs.Start(e.ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(e.App.Jobs.Stop)
-		runID, err := e.App.Jobs.RunNow(e.ctx, "desk.sla.evaluate", "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			var status string
-			e.App.DB.Get(e.ctx, &status, `SELECT status FROM job_runs WHERE id = ?`, runID)
-			if status == "succeeded" {
-				break
-			}
-			if status == "failed" || time.Now().After(deadline) {
-				t.Fatalf("job run %d: %q", runID, status)
-			}
-			time.Sleep(20 * time.Millisecond)
+		if run := e.RunJob(e.ctx, "desk.sla.evaluate"); run.Status != "succeeded" {
+			t.Fatalf("job run %+v", run)
 		}
 		e.deliver()
 		got = h.titles()

@@ -13,11 +13,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"zhsj/internal/app"
 	"zhsj/internal/config"
 	"zhsj/internal/gm"
 	"zhsj/internal/iam"
+	"zhsj/internal/jobs"
 	"zhsj/internal/store"
 	"zhsj/internal/store/storetest"
 )
@@ -33,6 +35,8 @@ type Env struct {
 	T      testing.TB
 	App    *app.App
 	Server *httptest.Server
+
+	jobsStarted bool
 }
 
 // Options tune the application under test.
@@ -70,6 +74,32 @@ func Each(t *testing.T, f func(t *testing.T, e *Env)) {
 
 // DefaultPassword is a password that satisfies the administrator policy.
 const DefaultPassword = "Kx9#mTq2vL7$wRz"
+
+// RunJob starts the scheduler (once), runs the registered job name now through it, and
+// returns the finished run; it fails the test if the run does not finish within 10 s.
+func (e *Env) RunJob(ctx context.Context, name string) jobs.RunRecord {
+	e.T.Helper()
+	if !e.jobsStarted {
+		jctx, cancel := context.WithCancel(context.Background())
+		if err := e.App.Jobs.Start(jctx); err != nil {
+			cancel()
+			e.T.Fatal(err)
+		}
+		e.T.Cleanup(func() { cancel(); e.App.Jobs.Stop() })
+		e.jobsStarted = true
+	}
+	id, err := e.App.Jobs.RunNow(ctx, name, "test")
+	if err != nil {
+		e.T.Fatalf("run job %s: %v", name, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if run, err := e.App.Jobs.GetRun(ctx, id); err == nil && run.Status != "running" {
+			return run
+		}
+	}
+	e.T.Fatalf("job %s run %d did not finish in 10 s", name, id)
+	return jobs.RunRecord{}
+}
 
 // User creates a user directly through the service (as the command line would) and returns
 // its id. Roles are role codes; region defaults to the province.
