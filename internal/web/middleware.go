@@ -196,17 +196,13 @@ type statusRecorder struct {
 func (s *statusRecorder) WriteHeader(code int) {
 	if !s.wrote {
 		s.status = code
-		s.wrote = true
-		s.secureCookies()
 	}
+	s.headersOut()
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
-	if !s.wrote {
-		s.wrote = true
-		s.secureCookies()
-	}
+	s.headersOut()
 	n, err := s.ResponseWriter.Write(b)
 	s.bytes += int64(n)
 	return n, err
@@ -214,17 +210,18 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 // FlushError sends the headers (and what is buffered) now, as Flush does for SSE.
 func (s *statusRecorder) FlushError() error {
-	if !s.wrote {
-		s.wrote = true
-		s.secureCookies()
-	}
+	s.headersOut()
 	return http.NewResponseController(s.ResponseWriter).Flush()
 }
 
-// secureCookies marks every cookie of a response to an HTTPS request Secure, whichever module
-// set it, so that a TLS-terminating load balancer (which the modules cannot see) gets the same
-// cookies as TLS served here.
-func (s *statusRecorder) secureCookies() {
+// headersOut runs once, just before the headers go out. On an HTTPS request it marks every
+// cookie of the response Secure, whichever module set it, so that a TLS-terminating load
+// balancer (which the modules cannot see) gets the same cookies as TLS served here.
+func (s *statusRecorder) headersOut() {
+	if s.wrote {
+		return
+	}
+	s.wrote = true
 	if !s.https {
 		return
 	}
