@@ -20,7 +20,7 @@ type PageView struct {
 	Section   string
 	Widgets   []Data
 	Filter    FilterView
-	Query     string // region & period, for links
+	Query     template.URL // region & period, for links
 	Export    string
 	CanExport bool
 	CanDrill  bool
@@ -103,12 +103,12 @@ func (m *Module) filterView(r *http.Request, sel indicator.Sel) FilterView {
 	return f
 }
 
-func selQuery(sel indicator.Sel) string {
+func selQuery(sel indicator.Sel) template.URL {
 	q := url.Values{"region": {sel.Region}}
 	if sel.Period != "" {
 		q.Set("period", sel.Period)
 	}
-	return q.Encode()
+	return web.QueryString(q)
 }
 
 // buildPage computes every widget of a page.

@@ -425,7 +425,7 @@ func (m *Module) pageTopic(w http.ResponseWriter, r *http.Request) {
 	}
 	pv := PageView{Page: p, Section: "专题库", Widgets: ws, Filter: m.filterView(r, v.sel), Query: selQuery(v.sel), CanExport: v.p.Can(PermExport),
 		CanDrill: v.p.Can(PermDrill), Live: "/api/v1/dashboard/events"}
-	pv.Export = "/api/v1/dashboard/topics/" + p.Key + "/export?" + pv.Query
+	pv.Export = "/api/v1/dashboard/topics/" + p.Key + "/export?" + string(pv.Query)
 	g, _ := topicByKey(p.Key)
 	pv.Extra = map[string]any{"Direction": g.Direction, "TopicPath": "/dashboard/topics/" + p.Key}
 	m.pages.Render(w, r, "dashboard_page.html", web.PageData{Title: p.Title, Crumbs: []web.Crumb{{Title: "智慧云中心"}, {Title: "专题库", Path: "/dashboard/topics"}, {Title: p.Title}}, Data: pv})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"sort"
@@ -271,7 +272,7 @@ func (m *Module) apiRecords(w http.ResponseWriter, r *http.Request) {
 type recordsPage struct {
 	List       *drillList
 	Error      string
-	Query      string
+	Query      template.URL
 	Prev, Next string
 	Back       string
 	CanExport  bool
@@ -311,7 +312,7 @@ func (m *Module) pageRecords(w http.ResponseWriter, r *http.Request) {
 			d.Prev, d.Next = pageLinks(r, d.List.Page, d.List.Size, d.List.Total)
 			q := r.URL.Query()
 			q.Del("page")
-			d.Query = q.Encode()
+			d.Query = web.QueryString(q)
 		}
 	}
 	title := "明细记录"

@@ -55,7 +55,7 @@ var deskCrumb = web.Crumb{Title: "服务台", Path: "/desk/tickets"}
 type ticketsPage struct {
 	List       TicketList
 	Filter     TicketFilter
-	Query      string
+	Query      template.URL
 	Prev, Next string
 	States     []string
 	StateNames map[string]string
@@ -91,7 +91,7 @@ func (d *Desk) pageTickets(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	q.Del("page")
-	tp := ticketsPage{List: list, Filter: f, Query: q.Encode(), States: append(append([]string{}, Lifecycle...), StatePending), StateNames: StateNames,
+	tp := ticketsPage{List: list, Filter: f, Query: web.QueryString(q), States: append(append([]string{}, Lifecycle...), StatePending), StateNames: StateNames,
 		Categories: Categories, Grades: GradeNames, Sources: SourceNames}
 	tp.Prev, tp.Next = pager(r, pg, list.Total)
 	d.render(w, r, "desk_tickets.html", "运维单", []web.Crumb{deskCrumb, {Title: "运维单"}}, tp)

@@ -3,6 +3,7 @@ package iam
 import (
 	"embed"
 	"errors"
+	"html/template"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -191,7 +192,7 @@ type usersPage struct {
 	List    web.List[User]
 	Filter  UserFilter
 	Regions []Region
-	Query   string
+	Query   template.URL
 	Prev    string
 	Next    string
 }
@@ -224,7 +225,7 @@ func (s *Service) pageUsers(w http.ResponseWriter, r *http.Request) {
 	}
 	regs, _ := ListRegions(r.Context(), s.db, p.Region)
 	q := url.Values{"q": {f.Q}, "region": {f.Region}, "status": {f.Status}}
-	up := usersPage{List: list, Filter: f, Regions: regs, Query: q.Encode()}
+	up := usersPage{List: list, Filter: f, Regions: regs, Query: web.QueryString(q)}
 	up.Prev, up.Next = pageLinks(r, pg.Page, pg.Size, list.Total)
 	s.Pages.Render(w, r, "iam_users.html", web.PageData{Title: "用户管理", Crumbs: []web.Crumb{{Title: "系统管理"}, {Title: "用户管理"}}, Data: up})
 }

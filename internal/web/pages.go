@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"sort"
 	"strings"
@@ -102,6 +103,10 @@ var shanghai = func() *time.Location {
 
 // Shanghai is the time zone every page shows times in.
 func Shanghai() *time.Location { return shanghai }
+
+// QueryString encodes v for a link's query (after the "?"). The template then keeps its "="
+// and "&" instead of escaping the whole string as one value, which would drop every filter.
+func QueryString(v url.Values) template.URL { return template.URL(v.Encode()) }
 
 // Funcs are the template functions every page may use.
 func Funcs() template.FuncMap {
