@@ -204,6 +204,22 @@ func (p *Pages) MenuFor(v *Viewer) []MenuSection {
 	return out
 }
 
+// openableCrumbs returns crumbs with the link taken off each step whose page (a menu
+// item) the viewer may not open: a leader reading training records sees "服务台" as text,
+// not as a link to the ticket list that would answer 403.
+func (p *Pages) openableCrumbs(v *Viewer, crumbs []Crumb) []Crumb {
+	out := make([]Crumb, len(crumbs))
+	for i, c := range crumbs {
+		out[i] = c
+		for _, it := range p.menu {
+			if it.Path == c.Path && it.Permission != LoggedIn && (v == nil || !v.Can(it.Permission)) {
+				out[i].Path = ""
+			}
+		}
+	}
+	return out
+}
+
 // Render writes page name inside the layout with status 200.
 func (p *Pages) Render(w http.ResponseWriter, r *http.Request, name string, d PageData) {
 	p.RenderStatus(w, r, http.StatusOK, name, d)
@@ -226,6 +242,7 @@ func (p *Pages) RenderStatus(w http.ResponseWriter, r *http.Request, status int,
 	if d.Active == "" {
 		d.Active = r.URL.Path
 	}
+	d.Crumbs = p.openableCrumbs(d.Viewer, d.Crumbs)
 	d.Now = time.Now()
 	exec := "layout.html"
 	if r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Boosted") != "true" {
