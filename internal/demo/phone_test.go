@@ -1,0 +1,105 @@
+package demo_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"zhsj/internal/app/apptest"
+	"zhsj/internal/demo"
+	"zhsj/internal/iam"
+	"zhsj/internal/store/storetest"
+)
+
+// TestMenuPagesFitAPhone opens every page of the left menu, as the built-in roles that hold
+// them, in Chromium 375 px wide on the demo data (DESIGN §2: pages work at phone width). A
+// page must not be wider than the screen, throw a JavaScript error, or have one of its own
+// requests fail.
+func TestMenuPagesFitAPhone(t *testing.T) {
+	e := apptest.New(t, storetest.SQLite(t))
+	ctx := context.Background()
+	env := &demo.Env{DB: e.App.DB, IAM: e.App.IAM, Scale: demo.Small, Modules: e.App.Seeders,
+		NewPassword: func(a, n string) string { return "Demo#Pass9x" + strings.ToUpper(a[:1]) + "q7Z" }}
+	if _, err := demo.Seed(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	// The browser talks to a server that notes every failed request.
+	var mu sync.Mutex
+	var failed []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		e.App.Handler.ServeHTTP(rec, r)
+		if rec.code >= 400 {
+			mu.Lock()
+			failed = append(failed, fmt.Sprintf("%d %s %s", rec.code, r.Method, r.URL.RequestURI()))
+			mu.Unlock()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	seen := map[string]bool{}
+	for _, role := range iam.BuiltinRoleCodes() {
+		account := "m_" + role
+		e.User(account, "610000", role)
+		b := apptest.NewBrowser(t, 375, 740)
+		b.Do(chromedp.Navigate(srv.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#account")),
+			chromedp.SendKeys(chromedp.CSS("#account"), account), chromedp.SendKeys(chromedp.CSS("#password"), apptest.DefaultPassword),
+			chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitReady(chromedp.CSS("#sidemenu")))
+		links, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#sidemenu a')).map(a => a.getAttribute('href'))`))
+		if err != nil || len(links) == 0 {
+			t.Fatalf("%s: menu links %v %v", account, links, err)
+		}
+		for _, link := range links {
+			if seen[link] {
+				continue
+			}
+			seen[link] = true
+			mu.Lock()
+			failed = nil
+			mu.Unlock()
+			before := len(b.Errors())
+			b.Do(chromedp.Navigate(srv.URL + link))
+			b.WaitJS(`document.readyState === 'complete'`, 10*time.Second)
+			time.Sleep(300 * time.Millisecond) // charts and htmx loads that start at load
+			width, _ := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+			if width > 375 {
+				wide, _ := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('.main *')).filter(e => e.getBoundingClientRect().right > 376).slice(0, 3).map(e => e.tagName + '.' + e.className).join(', ')`))
+				t.Errorf("%s (%s): %d px wide at 375 px (%s)", link, account, width, wide)
+				b.Screenshot("wide" + strings.ReplaceAll(link, "/", "_"))
+			}
+			if errs := b.Errors()[before:]; len(errs) > 0 {
+				t.Errorf("%s (%s): JavaScript errors %v", link, account, errs)
+			}
+			mu.Lock()
+			if len(failed) > 0 {
+				t.Errorf("%s (%s): failed requests %v", link, account, failed)
+			}
+			mu.Unlock()
+		}
+	}
+	if len(seen) < 30 {
+		t.Fatalf("only %d menu pages opened", len(seen))
+	}
+	t.Logf("%d menu pages", len(seen))
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) { s.code = code; s.ResponseWriter.WriteHeader(code) }
+
+// Flush passes through, for the event streams pages subscribe to.
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
