@@ -35,7 +35,9 @@ type Config struct {
 	AuditRetention  int // days
 	MaxBodyBytes    int64
 	LoginRatePerMin int
-	ShutdownTimeout time.Duration
+	// LoginAccountRatePerMin bounds password attempts on one account from all addresses.
+	LoginAccountRatePerMin int
+	ShutdownTimeout        time.Duration
 }
 
 // Var describes one setting: its environment name, flag, default and meaning (the README's
@@ -100,6 +102,14 @@ var Vars = []Var{
 			return fmt.Errorf("ZHSJ_LOGIN_RATE_PER_MIN 须为正整数")
 		}
 		c.LoginRatePerMin = n
+		return nil
+	}},
+	{Env: "ZHSJ_LOGIN_ACCOUNT_RATE_PER_MIN", Flag: "", Default: "10", Help: "每个账号每分钟口令登录尝试上限（不论来源 IP）", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("ZHSJ_LOGIN_ACCOUNT_RATE_PER_MIN 须为正整数")
+		}
+		c.LoginAccountRatePerMin = n
 		return nil
 	}},
 	{Env: "ZHSJ_SHUTDOWN_TIMEOUT", Flag: "", Default: "30s", Help: "收到 SIGTERM 后等待进行中请求完成的时间", set: durSetter(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},

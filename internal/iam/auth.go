@@ -78,6 +78,10 @@ func (s *Service) Login(ctx context.Context, r *http.Request, account, password 
 		s.record(ctx, s.db, r, audit.Entry{Kind: "login", Actor: account, Action: "auth.login", Result: "denied", Detail: "来源 IP 登录频率超限"})
 		return nil, ErrRateLimited
 	}
+	if account != "" && !s.loginAccount.Allow(account) {
+		s.record(ctx, s.db, r, audit.Entry{Kind: "login", Actor: account, Action: "auth.login", Result: "denied", Detail: "账号登录频率超限"})
+		return nil, ErrRateLimited
+	}
 	fail := func(result, detail string, uid int64, region string, err error) (*LoginResult, error) {
 		s.record(ctx, s.db, r, audit.Entry{Kind: "login", ActorID: uid, Actor: account, Action: "auth.login", Result: result, Detail: detail, RegionCode: region, ObjectType: "user", ObjectID: idStr(uid)})
 		s.noteLogin(ctx, nil, r, loginAttempt{UserID: uid, Account: account, Region: region, Result: result})

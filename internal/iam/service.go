@@ -26,7 +26,10 @@ type Options struct {
 	SessionAbsolute time.Duration
 	SecureCookies   bool
 	LoginRatePerMin int
-	Policy          Policy
+	// LoginAccountRatePerMin bounds password attempts on one account, whatever the address:
+	// many addresses each under their own limit cannot hammer one account.
+	LoginAccountRatePerMin int
+	Policy                 Policy
 }
 
 // Service is the identity module.
@@ -38,6 +41,8 @@ type Service struct {
 	Pages   *web.Pages
 	Now     func() time.Time
 	loginIP *web.RateLimiter
+	// loginAccount bounds password attempts per account (the lockout counts only failures).
+	loginAccount *web.RateLimiter
 
 	// catalogue returns the permission catalogue (from the route table), set by the app.
 	Catalogue func() []web.Perm
@@ -78,8 +83,12 @@ func New(db *store.DB, keys gm.Keyring, aud Auditor, opt Options) *Service {
 	if opt.LoginRatePerMin == 0 {
 		opt.LoginRatePerMin = 30
 	}
+	if opt.LoginAccountRatePerMin == 0 {
+		opt.LoginAccountRatePerMin = 10
+	}
 	return &Service{db: db, keys: keys, audit: aud, opt: opt, Now: store.Now,
-		loginIP: web.NewRateLimiter(opt.LoginRatePerMin, time.Minute)}
+		loginIP:      web.NewRateLimiter(opt.LoginRatePerMin, time.Minute),
+		loginAccount: web.NewRateLimiter(opt.LoginAccountRatePerMin, time.Minute)}
 }
 
 // Policy returns the password policy in force.

@@ -50,6 +50,7 @@ func New(t testing.TB, db *store.DB, opts ...Options) *Env {
 	cfg := config.Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.LoginRatePerMin = 10000
+	cfg.LoginAccountRatePerMin = 10000
 	for _, o := range opts {
 		if o.Config != nil {
 			o.Config(cfg)
