@@ -1,7 +1,6 @@
 package demo_test
 
 import (
-	"context"
 	"html"
 	"net/url"
 	"regexp"
@@ -9,7 +8,6 @@ import (
 	"testing"
 
 	"zhsj/internal/app/apptest"
-	"zhsj/internal/demo"
 	"zhsj/internal/iam"
 	"zhsj/internal/store"
 	"zhsj/internal/store/storetest"
@@ -29,12 +27,7 @@ var digits = regexp.MustCompile(`[0-9]+`)
 func TestEveryLinkOpens(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := apptest.New(t, db)
-		ctx := context.Background()
-		env := &demo.Env{DB: e.App.DB, IAM: e.App.IAM, Scale: demo.Small, Modules: e.App.Seeders,
-			NewPassword: func(a, n string) string { return "Demo#Pass9x" + strings.ToUpper(a[:1]) + "q7Z" }}
-		if _, err := demo.Seed(ctx, env); err != nil {
-			t.Fatal(err)
-		}
+		seedDemo(t, e)
 		type who struct{ account, region, role string }
 		var users []who
 		for _, role := range iam.BuiltinRoleCodes() {

@@ -19,8 +19,7 @@ import (
 func TestSeedIsIdempotentAndRefusesRealData(t *testing.T) {
 	e := apptest.New(t, storetest.SQLite(t))
 	ctx := context.Background()
-	env := &demo.Env{DB: e.App.DB, IAM: e.App.IAM, Scale: demo.Small, Modules: e.App.Seeders,
-		NewPassword: func(a, n string) string { return "Demo#Pass9x" + strings.ToUpper(a[:1]) + "q7Z" }}
+	env := demoEnv(e)
 	lines, err := demo.Seed(ctx, env)
 	if err != nil {
 		t.Fatal(err)
@@ -68,12 +67,7 @@ func TestSeedIsIdempotentAndRefusesRealData(t *testing.T) {
 // (under load, requests holding one connection each would wait on each other).
 func TestEveryGETWithOneReadConnection(t *testing.T) {
 	e := apptest.New(t, storetest.SQLite(t))
-	ctx := context.Background()
-	env := &demo.Env{DB: e.App.DB, IAM: e.App.IAM, Scale: demo.Small, Modules: e.App.Seeders,
-		NewPassword: func(a, n string) string { return "Demo#Pass9x" + strings.ToUpper(a[:1]) + "q7Z" }}
-	if _, err := demo.Seed(ctx, env); err != nil {
-		t.Fatal(err)
-	}
+	seedDemo(t, e)
 	e.App.DB.Reader().SetMaxOpenConns(1)
 	var clients []*apptest.Client
 	for _, role := range iam.BuiltinRoleCodes() {
@@ -145,11 +139,7 @@ func TestBuiltinRulesFindTheSeededDefects(t *testing.T) {
 	}
 	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
 		ctx := context.Background()
-		env := &demo.Env{DB: e.App.DB, IAM: e.App.IAM, Scale: demo.Small, Modules: e.App.Seeders,
-			NewPassword: func(a, n string) string { return "Demo#Pass9x" + strings.ToUpper(a[:1]) + "q7Z" }}
-		if _, err := demo.Seed(ctx, env); err != nil {
-			t.Fatal(err)
-		}
+		seedDemo(t, e)
 		// The demo's own first quality run comes after every dataset is loaded: it saw the
 		// same rows as the run below (the topic datasets included).
 		var seeded []struct {
@@ -253,3 +243,18 @@ func TestBuiltinRulesFindTheSeededDefects(t *testing.T) {
 // that more rows fail as time passes after the demo data's fixed dates: licences that expired
 // between the demo data's date and today are still marked 有效 in it.
 var comparesWithToday = map[string]bool{"LIC_EXPIRED_STATUS": true}
+
+// demoEnv is what `serve --demo` seeds e's database with, at the small scale, with fixed
+// passwords.
+func demoEnv(e *apptest.Env) *demo.Env {
+	return &demo.Env{DB: e.App.DB, IAM: e.App.IAM, Scale: demo.Small, Modules: e.App.Seeders,
+		NewPassword: func(a, n string) string { return "Demo#Pass9x" + strings.ToUpper(a[:1]) + "q7Z" }}
+}
+
+// seedDemo fills e's database with the small demo data.
+func seedDemo(t *testing.T, e *apptest.Env) {
+	t.Helper()
+	if _, err := demo.Seed(context.Background(), demoEnv(e)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,7 +1,6 @@
 package demo_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +12,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"zhsj/internal/app/apptest"
-	"zhsj/internal/demo"
 	"zhsj/internal/iam"
 	"zhsj/internal/store/storetest"
 )
@@ -24,12 +22,7 @@ import (
 // requests fail.
 func TestMenuPagesFitAPhone(t *testing.T) {
 	e := apptest.New(t, storetest.SQLite(t))
-	ctx := context.Background()
-	env := &demo.Env{DB: e.App.DB, IAM: e.App.IAM, Scale: demo.Small, Modules: e.App.Seeders,
-		NewPassword: func(a, n string) string { return "Demo#Pass9x" + strings.ToUpper(a[:1]) + "q7Z" }}
-	if _, err := demo.Seed(ctx, env); err != nil {
-		t.Fatal(err)
-	}
+	seedDemo(t, e)
 	// The browser talks to a server that notes every failed request.
 	var mu sync.Mutex
 	var failed []string
