@@ -96,8 +96,8 @@ var Vars = []Var{
 		c.MaxBodyBytes = n
 		return nil
 	}},
-	{Env: "ZHSJ_LOGIN_RATE_PER_MIN", Flag: "", Default: "30", Help: "每个来源 IP 每分钟登录尝试上限", set: positiveIntSetter("ZHSJ_LOGIN_RATE_PER_MIN", func(c *Config, n int) { c.LoginRatePerMin = n })},
-	{Env: "ZHSJ_LOGIN_ACCOUNT_RATE_PER_MIN", Flag: "", Default: "10", Help: "每个账号每分钟口令登录尝试上限（不论来源 IP）", set: positiveIntSetter("ZHSJ_LOGIN_ACCOUNT_RATE_PER_MIN", func(c *Config, n int) { c.LoginAccountRatePerMin = n })},
+	{Env: "ZHSJ_LOGIN_RATE_PER_MIN", Flag: "", Default: "30", Help: "每个来源 IP 每分钟登录尝试上限", set: positiveIntSetter(func(c *Config, n int) { c.LoginRatePerMin = n })},
+	{Env: "ZHSJ_LOGIN_ACCOUNT_RATE_PER_MIN", Flag: "", Default: "10", Help: "每个账号每分钟口令登录尝试上限（不论来源 IP）", set: positiveIntSetter(func(c *Config, n int) { c.LoginAccountRatePerMin = n })},
 	{Env: "ZHSJ_SHUTDOWN_TIMEOUT", Flag: "", Default: "30s", Help: "收到 SIGTERM 后等待进行中请求完成的时间", set: durSetter(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
 }
 
@@ -112,11 +112,11 @@ func boolSetter(f func(*Config, bool)) func(*Config, string) error {
 	}
 }
 
-func positiveIntSetter(env string, f func(*Config, int)) func(*Config, string) error {
+func positiveIntSetter(f func(*Config, int)) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
-			return fmt.Errorf("%s 须为正整数", env)
+			return fmt.Errorf("须为正整数: %q", v)
 		}
 		f(c, n)
 		return nil
