@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -146,10 +145,10 @@ func (l *Log) page(kind string) http.HandlerFunc {
 			}
 			d.Page, d.Pages = p.Page, (d.Total+p.Size-1)/p.Size
 			if p.Page > 1 {
-				d.PrevURL = withPage(r.URL, p.Page-1)
+				d.PrevURL = web.PageURL(r.URL, p.Page-1)
 			}
 			if p.Page < d.Pages {
-				d.NextURL = withPage(r.URL, p.Page+1)
+				d.NextURL = web.PageURL(r.URL, p.Page+1)
 			}
 		}
 		exp := r.URL.Query()
@@ -166,12 +165,6 @@ func (l *Log) page(kind string) http.HandlerFunc {
 			Data:   d,
 		})
 	}
-}
-
-func withPage(u *url.URL, page int) string {
-	q := u.Query()
-	q.Set("page", strconv.Itoa(page))
-	return u.Path + "?" + q.Encode()
 }
 
 // export sends the matching records as XLSX and records the export itself.

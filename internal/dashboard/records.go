@@ -278,20 +278,6 @@ type recordsPage struct {
 	CanExport  bool
 }
 
-func pageLinks(r *http.Request, page, size, total int) (prev, next string) {
-	u := *r.URL
-	q := u.Query()
-	if page > 1 {
-		q.Set("page", strconv.Itoa(page-1))
-		prev = u.Path + "?" + q.Encode()
-	}
-	if page*size < total {
-		q.Set("page", strconv.Itoa(page+1))
-		next = u.Path + "?" + q.Encode()
-	}
-	return
-}
-
 func (m *Module) pageRecords(w http.ResponseWriter, r *http.Request) {
 	d := recordsPage{CanExport: canSee(r, PermExport), Back: r.Referer()}
 	if r.URL.Query().Get("ind") == "" {
@@ -309,7 +295,7 @@ func (m *Module) pageRecords(w http.ResponseWriter, r *http.Request) {
 			}
 			d.Error = we.Message
 		} else {
-			d.Prev, d.Next = pageLinks(r, d.List.Page, d.List.Size, d.List.Total)
+			d.Prev, d.Next = web.PageLinks(r.URL, web.Page{Page: d.List.Page, Size: d.List.Size}, d.List.Total)
 			q := r.URL.Query()
 			q.Del("page")
 			d.Query = web.QueryString(q)
@@ -622,7 +608,7 @@ func (m *Module) ebikeSearch(ctx context.Context, p *iam.Principal, r *http.Requ
 		}
 		t.Rows = append(t.Rows, row)
 	}
-	t.Prev, t.Next = pageLinks(r, page.Page, page.Size, total)
+	t.Prev, t.Next = web.PageLinks(r.URL, page, total)
 	return t, nil
 }
 
@@ -711,7 +697,7 @@ func (m *Module) pushRuns(ctx context.Context, p *iam.Principal, r *http.Request
 	}
 	u := url.URL{Path: "/api/v1/dashboard/push-runs", RawQuery: r.URL.RawQuery}
 	t.More = u.String()
-	t.Prev, t.Next = pageLinks(r, page.Page, page.Size, total)
+	t.Prev, t.Next = web.PageLinks(r.URL, page, total)
 	return t, nil
 }
 

@@ -715,10 +715,10 @@ func (m *Module) pageRecords(d *Dataset) http.HandlerFunc {
 			}
 			data.Total, data.Page, data.Pages = total, pg.Page, (total+pg.Size-1)/pg.Size
 			if pg.Page > 1 {
-				data.PrevURL = withPage(r.URL, pg.Page-1)
+				data.PrevURL = web.PageURL(r.URL, pg.Page-1)
 			}
 			if pg.Page < data.Pages {
-				data.NextURL = withPage(r.URL, pg.Page+1)
+				data.NextURL = web.PageURL(r.URL, pg.Page+1)
 			}
 		}
 		if data.Stats, err = m.DatasetStats(ctx, p, d); err != nil {
@@ -727,12 +727,6 @@ func (m *Module) pageRecords(d *Dataset) http.HandlerFunc {
 		}
 		m.render(w, r, status, "dataset_records.html", d.TitleZh, []web.Crumb{{Title: "数据集", Path: "/datasets"}, {Title: d.TitleZh}}, data)
 	}
-}
-
-func withPage(u *url.URL, page int) string {
-	q := u.Query()
-	q.Set("page", strconv.Itoa(page))
-	return u.Path + "?" + q.Encode()
 }
 
 func (m *Module) pageRecordByKey(d *Dataset) http.HandlerFunc {
@@ -846,10 +840,10 @@ func (m *Module) pageRuns(w http.ResponseWriter, r *http.Request) {
 	data := map[string]any{"Runs": runs, "Total": total, "Page": pg.Page, "Pages": (total + pg.Size - 1) / pg.Size, "F": f, "Datasets": All(),
 		"Statuses": StatusLabels, "Schedules": ScheduleLabels}
 	if pg.Page > 1 {
-		data["PrevURL"] = withPage(r.URL, pg.Page-1)
+		data["PrevURL"] = web.PageURL(r.URL, pg.Page-1)
 	}
 	if pg.Page*pg.Size < total {
-		data["NextURL"] = withPage(r.URL, pg.Page+1)
+		data["NextURL"] = web.PageURL(r.URL, pg.Page+1)
 	}
 	m.render(w, r, http.StatusOK, "dataset_runs.html", "导入记录", []web.Crumb{{Title: "导入记录"}}, data)
 }
@@ -931,10 +925,10 @@ func (m *Module) pageQuarantine(d *Dataset) http.HandlerFunc {
 		data := map[string]any{"D": d, "Rows": rows, "Total": total, "Page": pg.Page, "Pages": (total + pg.Size - 1) / pg.Size, "F": f, "Cols": cols,
 			"CanFix": caller(r).Can(PermQuarantineEdit)}
 		if pg.Page > 1 {
-			data["PrevURL"] = withPage(r.URL, pg.Page-1)
+			data["PrevURL"] = web.PageURL(r.URL, pg.Page-1)
 		}
 		if pg.Page*pg.Size < total {
-			data["NextURL"] = withPage(r.URL, pg.Page+1)
+			data["NextURL"] = web.PageURL(r.URL, pg.Page+1)
 		}
 		m.render(w, r, http.StatusOK, "dataset_quarantine.html", "隔离区："+d.TitleZh,
 			[]web.Crumb{{Title: "数据集", Path: "/datasets"}, {Title: d.TitleZh, Path: "/datasets/" + d.Name}, {Title: "隔离区"}}, data)

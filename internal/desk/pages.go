@@ -4,7 +4,6 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
-	"strconv"
 	"time"
 
 	"zhsj/internal/iam"
@@ -64,19 +63,6 @@ type ticketsPage struct {
 	Sources    map[string]string
 }
 
-func pager(r *http.Request, pg web.Page, total int) (prev, next string) {
-	q := r.URL.Query()
-	if pg.Page > 1 {
-		q.Set("page", strconv.Itoa(pg.Page-1))
-		prev = r.URL.Path + "?" + q.Encode()
-	}
-	if pg.Page*pg.Size < total {
-		q.Set("page", strconv.Itoa(pg.Page+1))
-		next = r.URL.Path + "?" + q.Encode()
-	}
-	return
-}
-
 func (d *Desk) pageTickets(w http.ResponseWriter, r *http.Request) {
 	pg, err := web.Paging(r)
 	if err != nil {
@@ -93,7 +79,7 @@ func (d *Desk) pageTickets(w http.ResponseWriter, r *http.Request) {
 	q.Del("page")
 	tp := ticketsPage{List: list, Filter: f, Query: web.QueryString(q), States: append(append([]string{}, Lifecycle...), StatePending), StateNames: StateNames,
 		Categories: Categories, Grades: GradeNames, Sources: SourceNames}
-	tp.Prev, tp.Next = pager(r, pg, list.Total)
+	tp.Prev, tp.Next = web.PageLinks(r.URL, pg, list.Total)
 	d.render(w, r, "desk_tickets.html", "运维单", []web.Crumb{deskCrumb, {Title: "运维单"}}, tp)
 }
 
@@ -246,7 +232,7 @@ func (d *Desk) pageKB(w http.ResponseWriter, r *http.Request) {
 		d.pageError(w, r, err)
 		return
 	}
-	kp.Prev, kp.Next = pager(r, pg, kp.List.Total)
+	kp.Prev, kp.Next = web.PageLinks(r.URL, pg, kp.List.Total)
 	d.render(w, r, "desk_kb.html", "知识库", []web.Crumb{deskCrumb, {Title: "知识库"}}, kp)
 }
 

@@ -197,19 +197,6 @@ type usersPage struct {
 	Next    string
 }
 
-func pageLinks(r *http.Request, page, size, total int) (prev, next string) {
-	q := r.URL.Query()
-	if page > 1 {
-		q.Set("page", strconv.Itoa(page-1))
-		prev = "?" + q.Encode()
-	}
-	if page*size < total {
-		q.Set("page", strconv.Itoa(page+1))
-		next = "?" + q.Encode()
-	}
-	return
-}
-
 func (s *Service) pageUsers(w http.ResponseWriter, r *http.Request) {
 	p := FromContext(r.Context())
 	pg, err := web.Paging(r)
@@ -226,7 +213,7 @@ func (s *Service) pageUsers(w http.ResponseWriter, r *http.Request) {
 	regs, _ := ListRegions(r.Context(), s.db, p.Region)
 	q := url.Values{"q": {f.Q}, "region": {f.Region}, "status": {f.Status}}
 	up := usersPage{List: list, Filter: f, Regions: regs, Query: web.QueryString(q)}
-	up.Prev, up.Next = pageLinks(r, pg.Page, pg.Size, list.Total)
+	up.Prev, up.Next = web.PageLinks(r.URL, pg, list.Total)
 	s.Pages.Render(w, r, "iam_users.html", web.PageData{Title: "用户管理", Crumbs: []web.Crumb{{Title: "系统管理"}, {Title: "用户管理"}}, Data: up})
 }
 

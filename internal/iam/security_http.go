@@ -329,7 +329,7 @@ func (s *Service) pageRisks(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	prev, next := pageLinks(r, pg.Page, pg.Size, list.Total)
+	prev, next := web.PageLinks(r.URL, pg, list.Total)
 	s.Pages.Render(w, r, "iam_security_risks.html", web.PageData{Title: "登录风险", Crumbs: []web.Crumb{{Title: "统一身份"}, {Title: "登录风险"}},
 		Data: map[string]any{"List": list, "Filter": f, "Kinds": RiskNames, "Levels": RiskLevelNames, "Statuses": RiskStatusNames, "Prev": prev, "Next": next}})
 }

@@ -3,7 +3,6 @@ package monitor
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -191,15 +190,7 @@ func (s *Service) pageAlerts(w http.ResponseWriter, r *http.Request) {
 	d := alertsPage{State: state, Items: items, Total: total, Page: p.Page, Pages: max((total+p.Size-1)/p.Size, 1),
 		States: [][2]string{{"active", "未恢复"}, {"firing", "告警中"}, {"resolved", "已恢复"}, {"all", "全部"}},
 		CanAck: web.ViewerFrom(r.Context()).Can(PermAlertAck)}
-	q := r.URL.Query()
-	if p.Page > 1 {
-		q.Set("page", strconv.Itoa(p.Page-1))
-		d.PrevURL = "/monitor/alerts?" + q.Encode()
-	}
-	if p.Page < d.Pages {
-		q.Set("page", strconv.Itoa(p.Page+1))
-		d.NextURL = "/monitor/alerts?" + q.Encode()
-	}
+	d.PrevURL, d.NextURL = web.PageLinks(r.URL, p, total)
 	s.render(w, r, "monitor_alerts.html", "告警", []web.Crumb{{Title: "告警"}}, d)
 }
 
@@ -437,21 +428,8 @@ func (s *Service) pageDeliveries(w http.ResponseWriter, r *http.Request) {
 		rows[i] = deliveryRow{Delivery: d, ChannelName: names[d.ChannelID], StatusLabel: notify.StatusLabel(d.Status)}
 	}
 	pages := max((total+p.Size-1)/p.Size, 1)
-	link := func(page int) string {
-		v := url.Values{}
-		for k := range q {
-			v.Set(k, q.Get(k))
-		}
-		v.Set("page", strconv.Itoa(page))
-		return "/notify/deliveries?" + v.Encode()
-	}
 	d := map[string]any{"Rows": rows, "Total": total, "Page": p.Page, "Pages": pages, "Channels": chans, "Channel": ch, "Status": q.Get("status"),
 		"Statuses": []string{notify.StatusQueued, notify.StatusSending, notify.StatusSent, notify.StatusFailed, notify.StatusMerged}, "StatusLabel": notify.StatusLabel}
-	if p.Page > 1 {
-		d["PrevURL"] = link(p.Page - 1)
-	}
-	if p.Page < pages {
-		d["NextURL"] = link(p.Page + 1)
-	}
+	d["PrevURL"], d["NextURL"] = web.PageLinks(r.URL, p, total)
 	s.render(w, r, "monitor_deliveries.html", "通知发送记录", []web.Crumb{{Title: "通知发送记录"}}, d)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -221,12 +220,6 @@ type runsData struct {
 	CanRun     bool
 }
 
-func pageURL(u *url.URL, page int) string {
-	q := u.Query()
-	q.Set("page", strconv.Itoa(page))
-	return u.Path + "?" + q.Encode()
-}
-
 func (m *Module) pageRuns(w http.ResponseWriter, r *http.Request) {
 	p, err := web.Paging(r)
 	if err != nil {
@@ -247,10 +240,10 @@ func (m *Module) pageRuns(w http.ResponseWriter, r *http.Request) {
 	d := runsData{Runs: runs, Total: total, Page: p.Page, Pages: (total + p.Size - 1) / p.Size, Dataset: f.Dataset,
 		From: q.Get("from"), To: q.Get("to"), Datasets: m.cat.Datasets, CanRun: web.ViewerFrom(r.Context()).Can(PermRunExecute)}
 	if p.Page > 1 {
-		d.Prev = pageURL(r.URL, p.Page-1)
+		d.Prev = web.PageURL(r.URL, p.Page-1)
 	}
 	if p.Page < d.Pages {
-		d.Next = pageURL(r.URL, p.Page+1)
+		d.Next = web.PageURL(r.URL, p.Page+1)
 	}
 	m.render(w, r, "quality_runs.html", "核查记录", []web.Crumb{{Title: "核查记录"}}, d)
 }
@@ -329,10 +322,10 @@ func (m *Module) pageResult(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if p.Page > 1 {
-		d.Prev = pageURL(r.URL, p.Page-1)
+		d.Prev = web.PageURL(r.URL, p.Page-1)
 	}
 	if p.Page < d.Pages {
-		d.Next = pageURL(r.URL, p.Page+1)
+		d.Next = web.PageURL(r.URL, p.Page+1)
 	}
 	title := "不合格记录：" + res.RuleName
 	m.render(w, r, "quality_result.html", title, []web.Crumb{{Title: "核查记录", Path: "/quality/runs"},
@@ -387,10 +380,10 @@ func (m *Module) pageReports(w http.ResponseWriter, r *http.Request) {
 	}
 	d := reportsData{Reports: items, Total: total, CanPublish: web.ViewerFrom(r.Context()).Can(PermReportPublish)}
 	if p.Page > 1 {
-		d.Prev = pageURL(r.URL, p.Page-1)
+		d.Prev = web.PageURL(r.URL, p.Page-1)
 	}
 	if p.Page*p.Size < total {
-		d.Next = pageURL(r.URL, p.Page+1)
+		d.Next = web.PageURL(r.URL, p.Page+1)
 	}
 	m.render(w, r, "quality_reports.html", "质量报告", []web.Crumb{{Title: "质量报告"}}, d)
 }

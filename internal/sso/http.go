@@ -510,16 +510,7 @@ func (s *Service) pageBindings(w http.ResponseWriter, r *http.Request) {
 		web.Fail(w, r, err)
 		return
 	}
-	q := url.Values{"status": {f.Status}, "connector": {f.Connector}, "q": {f.Q}}
-	var prev, next string
-	if pg.Page > 1 {
-		q.Set("page", itoa(pg.Page-1))
-		prev = "/admin/sso/bindings?" + q.Encode()
-	}
-	if pg.Page*pg.Size < list.Total {
-		q.Set("page", itoa(pg.Page+1))
-		next = "/admin/sso/bindings?" + q.Encode()
-	}
+	prev, next := web.PageLinks(r.URL, pg, list.Total)
 	s.pages.Render(w, r, "sso_bindings.html", web.PageData{Title: "账号绑定", Crumbs: crumbs(web.Crumb{Title: "账号绑定"}),
 		Data: map[string]any{"List": list, "Filter": f, "Connectors": cs, "Prev": prev, "Next": next}})
 }

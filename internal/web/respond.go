@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -139,6 +140,25 @@ type Page struct {
 
 // Offset is the SQL offset of the page.
 func (p Page) Offset() int { return (p.Page - 1) * p.Size }
+
+// PageURL is the address u on another page of its list, every other query parameter kept.
+func PageURL(u *url.URL, page int) string {
+	q := u.Query()
+	q.Set("page", strconv.Itoa(page))
+	return u.Path + "?" + q.Encode()
+}
+
+// PageLinks returns the addresses of the pages before and after pg in a list of total rows
+// ("" where there is none).
+func PageLinks(u *url.URL, pg Page, total int) (prev, next string) {
+	if pg.Page > 1 {
+		prev = PageURL(u, pg.Page-1)
+	}
+	if pg.Page*pg.Size < total {
+		next = PageURL(u, pg.Page+1)
+	}
+	return
+}
 
 // Paging reads page and size from the query string (defaults 1 and 20; size at most 500).
 func Paging(r *http.Request) (Page, error) {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 )
@@ -49,5 +50,24 @@ func TestClientIPTrustsProxyOnlyWhenTold(t *testing.T) {
 	}
 	if ip := clientIP(r, true); ip != "203.0.113.7" {
 		t.Fatalf("trusted: %s", ip)
+	}
+}
+
+func TestPageLinks(t *testing.T) {
+	u, _ := url.Parse("/desk/tickets?state=accepted&page=2&q=%E5%A4%87%E4%BB%BD")
+	for _, c := range []struct {
+		page, total int
+		prev, next  string
+	}{
+		{1, 0, "", ""},
+		{1, 20, "", ""},
+		{1, 21, "", "/desk/tickets?page=2&q=%E5%A4%87%E4%BB%BD&state=accepted"},
+		{2, 41, "/desk/tickets?page=1&q=%E5%A4%87%E4%BB%BD&state=accepted", "/desk/tickets?page=3&q=%E5%A4%87%E4%BB%BD&state=accepted"},
+		{3, 41, "/desk/tickets?page=2&q=%E5%A4%87%E4%BB%BD&state=accepted", ""},
+	} {
+		prev, next := PageLinks(u, Page{Page: c.page, Size: 20}, c.total)
+		if prev != c.prev || next != c.next {
+			t.Errorf("page %d of %d rows: %q %q, want %q %q", c.page, c.total, prev, next, c.prev, c.next)
+		}
 	}
 }
