@@ -27,11 +27,11 @@ func TestPagesFitAPhone(t *testing.T) {
 	var mu sync.Mutex
 	var failed []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		rec := &apptest.StatusRecorder{ResponseWriter: w, Code: http.StatusOK}
 		e.App.Handler.ServeHTTP(rec, r)
-		if rec.code >= 400 {
+		if rec.Code >= 400 {
 			mu.Lock()
-			failed = append(failed, fmt.Sprintf("%d %s %s", rec.code, r.Method, r.URL.RequestURI()))
+			failed = append(failed, fmt.Sprintf("%d %s %s", rec.Code, r.Method, r.URL.RequestURI()))
 			mu.Unlock()
 		}
 	}))
@@ -85,19 +85,4 @@ func TestPagesFitAPhone(t *testing.T) {
 		t.Fatalf("only %d kinds of page opened", len(seen))
 	}
 	t.Logf("%d kinds of page", len(seen))
-}
-
-// statusWriter remembers the status a handler wrote.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusWriter) WriteHeader(code int) { s.code = code; s.ResponseWriter.WriteHeader(code) }
-
-// Flush passes through, for the event streams pages subscribe to.
-func (s *statusWriter) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
 }

@@ -43,9 +43,9 @@ var unaudited = func() *http.ServeMux {
 // without writing an audit record under its request id (DESIGN: audit on every change).
 func auditCheck(t testing.TB, h http.Handler, db *store.DB) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		rec := &StatusRecorder{ResponseWriter: w, Code: http.StatusOK}
 		h.ServeHTTP(rec, r)
-		if r.Method == "GET" || r.Method == "HEAD" || rec.code >= 300 {
+		if r.Method == "GET" || r.Method == "HEAD" || rec.Code >= 300 {
 			return
 		}
 		if _, pattern := unaudited.Handler(r); pattern != "" {
@@ -53,21 +53,21 @@ func auditCheck(t testing.TB, h http.Handler, db *store.DB) http.Handler {
 		}
 		var n int
 		if err := db.Get(context.Background(), &n, `SELECT COUNT(*) FROM audit_log WHERE request_id = ?`, w.Header().Get("X-Request-Id")); err == nil && n == 0 {
-			t.Errorf("%s %s answered %d and wrote no audit record", r.Method, r.URL.Path, rec.code)
+			t.Errorf("%s %s answered %d and wrote no audit record", r.Method, r.URL.Path, rec.Code)
 		}
 	})
 }
 
-// statusRecorder remembers the status a handler wrote.
-type statusRecorder struct {
+// StatusRecorder remembers the status a handler wrote (start Code at 200).
+type StatusRecorder struct {
 	http.ResponseWriter
-	code int
+	Code int
 }
 
-func (s *statusRecorder) WriteHeader(code int) { s.code = code; s.ResponseWriter.WriteHeader(code) }
+func (s *StatusRecorder) WriteHeader(code int) { s.Code = code; s.ResponseWriter.WriteHeader(code) }
 
 // Flush passes through, for event streams.
-func (s *statusRecorder) Flush() {
+func (s *StatusRecorder) Flush() {
 	if f, ok := s.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
