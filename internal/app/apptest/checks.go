@@ -66,6 +66,9 @@ type StatusRecorder struct {
 
 func (s *StatusRecorder) WriteHeader(code int) { s.Code = code; s.ResponseWriter.WriteHeader(code) }
 
+// Unwrap lets http.ResponseController reach the connection (deadlines of event streams).
+func (s *StatusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 // Flush passes through, for event streams.
 func (s *StatusRecorder) Flush() {
 	if f, ok := s.ResponseWriter.(http.Flusher); ok {
