@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg *config.Config, db *store.DB, logger *slog.Log
 	a.Audit = audit.New(db, keys)
 	a.IAM = iam.New(db, keys, a.Audit, iam.Options{
 		SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
-		SecureCookies: cfg.TLSCert != "", LoginRatePerMin: cfg.LoginRatePerMin, LoginAccountRatePerMin: cfg.LoginAccountRatePerMin,
+		LoginRatePerMin: cfg.LoginRatePerMin, LoginAccountRatePerMin: cfg.LoginAccountRatePerMin,
 	})
 	a.metrics = newMetrics(db) // before the wirings, so that modules can add collectors via Registry
 	modules := []module{a.IAM, a.Audit}

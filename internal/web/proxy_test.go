@@ -39,13 +39,21 @@ func TestForwardedProtoMakesCookiesSecure(t *testing.T) {
 	defer trusted.Close()
 	untrusted := httptest.NewServer(Stack(mux, StackOptions{Logger: quiet}))
 	defer untrusted.Close()
+	// TLS served here: cookies go out Secure whatever the handler set (the session cookies
+	// of iam rely on it).
+	direct := httptest.NewTLSServer(Stack(mux, StackOptions{Logger: quiet}))
+	defer direct.Close()
 
 	get := func(base, path, proto string) *http.Response {
 		req, _ := http.NewRequest("GET", base+path, nil)
 		if proto != "" {
 			req.Header.Set("X-Forwarded-Proto", proto)
 		}
-		res, err := http.DefaultClient.Do(req)
+		client := http.DefaultClient
+		if base == direct.URL {
+			client = direct.Client()
+		}
+		res, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,6 +71,7 @@ func TestForwardedProtoMakesCookiesSecure(t *testing.T) {
 			{trusted.URL, "http", false},
 			{trusted.URL, "", false},
 			{untrusted.URL, "https", false},
+			{direct.URL, "", true},
 		} {
 			res := get(c.base, path, c.proto)
 			cookies := res.Header.Values("Set-Cookie")
