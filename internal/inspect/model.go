@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"zhsj/internal/store"
 )
 
 // Permissions of the module.
@@ -266,4 +268,4 @@ func (f Finding) Overdue() bool {
 	return f.Status != FindingClosed && f.Deadline < time.Now().In(shanghai).Format("2006-01-02")
 }
 
-var shanghai = time.FixedZone("CST", 8*3600)
+var shanghai = store.China

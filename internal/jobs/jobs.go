@@ -56,9 +56,8 @@ var (
 	ErrNotStarted = errors.New("任务调度器未启动")
 )
 
-// Shanghai is the default zone of cron expressions (China has no daylight saving time, so a
-// fixed zone needs no tzdata).
-var Shanghai = time.FixedZone("CST", 8*3600)
+// Shanghai is the default zone of cron expressions.
+var Shanghai = store.China
 
 var (
 	parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)

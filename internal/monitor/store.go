@@ -631,7 +631,7 @@ func parseHHMM(s string) (int, int, bool) {
 	return t.Hour(), t.Minute(), true
 }
 
-var shanghai = time.FixedZone("CST", 8*3600)
+var shanghai = store.China
 
 // matches reports whether the silence covers an alert of rule on target in system.
 func (x Silence) matches(ruleID int64, targetID, systemID *int64) bool {

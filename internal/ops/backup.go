@@ -45,7 +45,7 @@ func BackupName(kind string, schema int64, now time.Time) string {
 	return fmt.Sprintf("zhsj-%s-v%04d-%s.tar.gz", now.In(shanghai).Format("20060102-150405.000"), schema, strings.ReplaceAll(kind, "_", "-"))
 }
 
-var shanghai = time.FixedZone("CST", 8*3600)
+var shanghai = store.China
 
 // Backup writes a consistent archive of the database to out: SQLite through VACUUM INTO (a
 // snapshot, while the server keeps writing), PostgreSQL through pg_dump in the custom format

@@ -16,17 +16,13 @@ import (
 // default partition caught into the partitions it makes for them; DropBefore drops whole old
 // partitions. On SQLite the tables are plain and both do nothing.
 
-// Period is the span of one partition.
+// Period is the span of one partition: a calendar month or day in China time.
 type Period int
 
 const (
 	Month Period = iota
 	Day
 )
-
-// chinaTime bounds the partitions: periods are the bureau's calendar months and days
-// (China Standard Time, UTC+8 all year).
-var chinaTime = time.FixedZone("CST", 8*3600)
 
 // TimePartitions describes a table partitioned by time.
 type TimePartitions struct {
@@ -38,11 +34,11 @@ type TimePartitions struct {
 
 // start returns the beginning of the period holding t.
 func (p TimePartitions) start(t time.Time) time.Time {
-	t = t.In(chinaTime)
+	t = t.In(China)
 	if p.Period == Day {
-		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, chinaTime)
+		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, China)
 	}
-	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, chinaTime)
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, China)
 }
 
 func (p TimePartitions) next(start time.Time) time.Time {
@@ -71,7 +67,7 @@ func (p TimePartitions) parse(name string) (time.Time, bool) {
 	if p.Period == Day {
 		layout = "20060102"
 	}
-	t, err := time.ParseInLocation(layout, rest, chinaTime)
+	t, err := time.ParseInLocation(layout, rest, China)
 	return t, err == nil && len(rest) == len(layout)
 }
 
@@ -145,7 +141,7 @@ func (p TimePartitions) Ensure(ctx context.Context, tx *Tx, from, to time.Time) 
 		return 0, err
 	}
 	for _, t := range caught {
-		want[time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, chinaTime)] = true
+		want[time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, China)] = true
 	}
 	for _, s := range have {
 		delete(want, s)

@@ -258,6 +258,10 @@ func (db *DB) InTx(ctx context.Context, f func(tx *Tx) error) (err error) {
 	return nil
 }
 
+// China is the bureau's time zone (China Standard Time, UTC+8 all year: a fixed zone needs
+// no tzdata): of cron schedules, calendar months and days, file names and report dates.
+var China = time.FixedZone("CST", 8*3600)
+
 // Now is the database's idea of now for stored timestamps: UTC, millisecond precision, so
 // values round-trip identically through both drivers.
 func Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
