@@ -144,12 +144,7 @@ func (l *Log) page(kind string) http.HandlerFunc {
 				return
 			}
 			d.Page, d.Pages = p.Page, (d.Total+p.Size-1)/p.Size
-			if p.Page > 1 {
-				d.PrevURL = web.PageURL(r.URL, p.Page-1)
-			}
-			if p.Page < d.Pages {
-				d.NextURL = web.PageURL(r.URL, p.Page+1)
-			}
+			d.PrevURL, d.NextURL = web.PageLinks(r.URL, p, d.Total)
 		}
 		exp := r.URL.Query()
 		exp.Del("page")

@@ -714,12 +714,7 @@ func (m *Module) pageRecords(d *Dataset) http.HandlerFunc {
 				data.Rows = append(data.Rows, recordRow{ID: rec.ID, Cells: cells(d, cat, rec, d.ListFields)})
 			}
 			data.Total, data.Page, data.Pages = total, pg.Page, (total+pg.Size-1)/pg.Size
-			if pg.Page > 1 {
-				data.PrevURL = web.PageURL(r.URL, pg.Page-1)
-			}
-			if pg.Page < data.Pages {
-				data.NextURL = web.PageURL(r.URL, pg.Page+1)
-			}
+			data.PrevURL, data.NextURL = web.PageLinks(r.URL, pg, total)
 		}
 		if data.Stats, err = m.DatasetStats(ctx, p, d); err != nil {
 			web.Fail(w, r, err)
@@ -839,12 +834,7 @@ func (m *Module) pageRuns(w http.ResponseWriter, r *http.Request) {
 	}
 	data := map[string]any{"Runs": runs, "Total": total, "Page": pg.Page, "Pages": (total + pg.Size - 1) / pg.Size, "F": f, "Datasets": All(),
 		"Statuses": StatusLabels, "Schedules": ScheduleLabels}
-	if pg.Page > 1 {
-		data["PrevURL"] = web.PageURL(r.URL, pg.Page-1)
-	}
-	if pg.Page*pg.Size < total {
-		data["NextURL"] = web.PageURL(r.URL, pg.Page+1)
-	}
+	data["PrevURL"], data["NextURL"] = web.PageLinks(r.URL, pg, total)
 	m.render(w, r, http.StatusOK, "dataset_runs.html", "导入记录", []web.Crumb{{Title: "导入记录"}}, data)
 }
 
@@ -924,12 +914,7 @@ func (m *Module) pageQuarantine(d *Dataset) http.HandlerFunc {
 		}
 		data := map[string]any{"D": d, "Rows": rows, "Total": total, "Page": pg.Page, "Pages": (total + pg.Size - 1) / pg.Size, "F": f, "Cols": cols,
 			"CanFix": caller(r).Can(PermQuarantineEdit)}
-		if pg.Page > 1 {
-			data["PrevURL"] = web.PageURL(r.URL, pg.Page-1)
-		}
-		if pg.Page*pg.Size < total {
-			data["NextURL"] = web.PageURL(r.URL, pg.Page+1)
-		}
+		data["PrevURL"], data["NextURL"] = web.PageLinks(r.URL, pg, total)
 		m.render(w, r, http.StatusOK, "dataset_quarantine.html", "隔离区："+d.TitleZh,
 			[]web.Crumb{{Title: "数据集", Path: "/datasets"}, {Title: d.TitleZh, Path: "/datasets/" + d.Name}, {Title: "隔离区"}}, data)
 	}

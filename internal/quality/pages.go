@@ -239,12 +239,7 @@ func (m *Module) pageRuns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	d := runsData{Runs: runs, Total: total, Page: p.Page, Pages: (total + p.Size - 1) / p.Size, Dataset: f.Dataset,
 		From: q.Get("from"), To: q.Get("to"), Datasets: m.cat.Datasets, CanRun: web.ViewerFrom(r.Context()).Can(PermRunExecute)}
-	if p.Page > 1 {
-		d.Prev = web.PageURL(r.URL, p.Page-1)
-	}
-	if p.Page < d.Pages {
-		d.Next = web.PageURL(r.URL, p.Page+1)
-	}
+	d.Prev, d.Next = web.PageLinks(r.URL, p, total)
 	m.render(w, r, "quality_runs.html", "核查记录", []web.Crumb{{Title: "核查记录"}}, d)
 }
 
@@ -321,12 +316,7 @@ func (m *Module) pageResult(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if p.Page > 1 {
-		d.Prev = web.PageURL(r.URL, p.Page-1)
-	}
-	if p.Page < d.Pages {
-		d.Next = web.PageURL(r.URL, p.Page+1)
-	}
+	d.Prev, d.Next = web.PageLinks(r.URL, p, total)
 	title := "不合格记录：" + res.RuleName
 	m.render(w, r, "quality_result.html", title, []web.Crumb{{Title: "核查记录", Path: "/quality/runs"},
 		{Title: fmt.Sprintf("核查结果 #%d", res.RunID), Path: fmt.Sprintf("/quality/runs/%d", res.RunID)}, {Title: title}}, d)
@@ -379,12 +369,7 @@ func (m *Module) pageReports(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := reportsData{Reports: items, Total: total, CanPublish: web.ViewerFrom(r.Context()).Can(PermReportPublish)}
-	if p.Page > 1 {
-		d.Prev = web.PageURL(r.URL, p.Page-1)
-	}
-	if p.Page*p.Size < total {
-		d.Next = web.PageURL(r.URL, p.Page+1)
-	}
+	d.Prev, d.Next = web.PageLinks(r.URL, p, total)
 	m.render(w, r, "quality_reports.html", "质量报告", []web.Crumb{{Title: "质量报告"}}, d)
 }
 

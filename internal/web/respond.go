@@ -141,8 +141,8 @@ type Page struct {
 // Offset is the SQL offset of the page.
 func (p Page) Offset() int { return (p.Page - 1) * p.Size }
 
-// PageURL is the address u on another page of its list, every other query parameter kept.
-func PageURL(u *url.URL, page int) string {
+// pageURL is the address u on another page of its list, every other query parameter kept.
+func pageURL(u *url.URL, page int) string {
 	q := u.Query()
 	q.Set("page", strconv.Itoa(page))
 	return u.Path + "?" + q.Encode()
@@ -152,10 +152,10 @@ func PageURL(u *url.URL, page int) string {
 // ("" where there is none).
 func PageLinks(u *url.URL, pg Page, total int) (prev, next string) {
 	if pg.Page > 1 {
-		prev = PageURL(u, pg.Page-1)
+		prev = pageURL(u, pg.Page-1)
 	}
 	if pg.Page*pg.Size < total {
-		next = PageURL(u, pg.Page+1)
+		next = pageURL(u, pg.Page+1)
 	}
 	return
 }
