@@ -41,9 +41,7 @@ func TestAccountsAndSMSInBrowser(t *testing.T) {
 	}
 	current := func() string { return b.Text("#current-account") }
 
-	b.Do(chromedp.Navigate(e.Server.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#account")),
-		chromedp.SendKeys(chromedp.CSS("#account"), "ana"), chromedp.SendKeys(chromedp.CSS("#password"), apptest.DefaultPassword),
-		chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitVisible(chromedp.CSS("#home-title")))
+	b.LogIn(e.Server.URL+"/login", "ana", "#home-title")
 	if !strings.Contains(current(), "ana") {
 		t.Fatalf("current account %q", current())
 	}

@@ -72,9 +72,7 @@ func browserEnv(t *testing.T) (*apptest.Env, *apptest.Browser) {
 	e.User("analyst_b", "610000", "analyst")
 	fill(t, e)
 	start(t, e)
-	b.Do(chromedp.Navigate(e.Server.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#account")),
-		chromedp.SendKeys(chromedp.CSS("#account"), "analyst_b"), chromedp.SendKeys(chromedp.CSS("#password"), apptest.DefaultPassword),
-		chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitVisible(chromedp.CSS("#home-title")))
+	b.LogIn(e.Server.URL+"/login", "analyst_b", "#home-title")
 	return e, b
 }
 

@@ -33,9 +33,7 @@ func TestMaintenancePagesInBrowser(t *testing.T) {
 		t.Helper()
 		eval(`(function(){ var s = document.getElementById("` + id + `"); s.value = "` + value + `"; s.dispatchEvent(new Event("change", {bubbles: true})); return true })()`)
 	}
-	b.Do(chromedp.Navigate(e.Server.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#account")),
-		chromedp.SendKeys(chromedp.CSS("#account"), "analyst1"), chromedp.SendKeys(chromedp.CSS("#password"), apptest.DefaultPassword),
-		chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitVisible(chromedp.CSS("#home-title")))
+	b.LogIn(e.Server.URL+"/login", "analyst1", "#home-title")
 
 	// Code table: an invalid item is refused beside the form, a valid one is listed.
 	b.Do(chromedp.Navigate(e.Server.URL+"/datasets/codes?table=sampling_product"), chromedp.WaitVisible(chromedp.CSS("#code-add-form")))

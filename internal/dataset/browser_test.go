@@ -44,9 +44,7 @@ func TestDatasetPagesInBrowser(t *testing.T) {
 	os.WriteFile(file, b.Bytes(), 0o644)
 
 	br := apptest.NewBrowser(t, 1280, 900)
-	br.Do(chromedp.Navigate(e.Server.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#account")),
-		chromedp.SendKeys(chromedp.CSS("#account"), "analyst1"), chromedp.SendKeys(chromedp.CSS("#password"), apptest.DefaultPassword),
-		chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitVisible(chromedp.CSS("#home-title")))
+	br.LogIn(e.Server.URL+"/login", "analyst1", "#home-title")
 	if menu := br.Text(".sidemenu"); !strings.Contains(menu, "数据治理") || !strings.Contains(menu, "导入记录") {
 		t.Fatalf("menu: %q", menu)
 	}

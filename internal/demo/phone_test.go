@@ -42,9 +42,7 @@ func TestPagesFitAPhone(t *testing.T) {
 		account := "m_" + role
 		e.User(account, "610000", role)
 		b := apptest.NewBrowser(t, 375, 740)
-		b.Do(chromedp.Navigate(srv.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#account")),
-			chromedp.SendKeys(chromedp.CSS("#account"), account), chromedp.SendKeys(chromedp.CSS("#password"), apptest.DefaultPassword),
-			chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitReady(chromedp.CSS("#sidemenu")))
+		b.LogIn(srv.URL+"/login", account, ".topbar") // the side menu is folded away at phone width
 		links, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#sidemenu a')).map(a => a.getAttribute('href'))`))
 		if err != nil || len(links) == 0 {
 			t.Fatalf("%s: menu links %v %v", account, links, err)

@@ -28,9 +28,7 @@ func TestDeskPagesInBrowser(t *testing.T) {
 	}
 	b := apptest.NewBrowser(t, 1280, 900)
 	login := func(account string) {
-		b.Do(chromedp.Navigate(e.Server.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#account")),
-			chromedp.SendKeys(chromedp.CSS("#account"), account), chromedp.SendKeys(chromedp.CSS("#password"), apptest.DefaultPassword),
-			chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitVisible(chromedp.CSS(".topbar")))
+		b.LogIn(e.Server.URL+"/login", account, ".topbar")
 	}
 	login("eng")
 	menu := b.Text(".sidemenu")

@@ -21,9 +21,7 @@ func TestOperationsPagesInBrowser(t *testing.T) {
 	e.User("eng", "610000", "engineer")
 	b := apptest.NewBrowser(t, 1280, 900)
 	u := e.Server.URL
-	b.Do(chromedp.Navigate(u+"/login"), chromedp.WaitVisible(chromedp.CSS("#account")),
-		chromedp.SendKeys(chromedp.CSS("#account"), "eng"), chromedp.SendKeys(chromedp.CSS("#password"), apptest.DefaultPassword),
-		chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitVisible(chromedp.CSS("#home-title")))
+	b.LogIn(u+"/login", "eng", "#home-title")
 	menu := b.Text(".sidemenu")
 	for _, m := range []string{"运维中心", "巡检计划", "巡检记录与报告", "巡检隐患", "备份与恢复", "版本发布记录"} {
 		if !strings.Contains(menu, m) {

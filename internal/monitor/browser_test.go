@@ -24,9 +24,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("许可备案 首页")) }))
 	defer site.Close()
 	b := apptest.NewBrowser(t, 1280, 900)
-	b.Do(chromedp.Navigate(e.Server.URL+"/login?next=/notify/channels"), chromedp.WaitVisible(chromedp.CSS("#account")),
-		chromedp.SendKeys(chromedp.CSS("#account"), "eng"), chromedp.SendKeys(chromedp.CSS("#password"), apptest.DefaultPassword),
-		chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitVisible(chromedp.CSS("#channel-form")))
+	b.LogIn(e.Server.URL+"/login?next=/notify/channels", "eng", "#channel-form")
 	if menu := b.Text(".sidemenu"); !strings.Contains(menu, "运维中心") || !strings.Contains(menu, "监控目标") || !strings.Contains(menu, "通知发送记录") {
 		t.Fatalf("menu: %q", menu)
 	}

@@ -20,9 +20,7 @@ func TestQualityPagesInBrowser(t *testing.T) {
 	e := apptest.New(t, storetest.SQLite(t))
 	e.User("ana", "610000", "analyst")
 	b := apptest.NewBrowser(t, 1280, 900)
-	b.Do(chromedp.Navigate(e.Server.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#account")),
-		chromedp.SendKeys(chromedp.CSS("#account"), "ana"), chromedp.SendKeys(chromedp.CSS("#password"), apptest.DefaultPassword),
-		chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitVisible(chromedp.CSS(".topbar")))
+	b.LogIn(e.Server.URL+"/login", "ana", ".topbar")
 	menu := b.Text(".sidemenu")
 	for _, want := range []string{"数据治理", "数据质量概览", "质量规则", "核查记录", "质量报告"} {
 		if !strings.Contains(menu, want) {

@@ -89,9 +89,7 @@ func TestSSOInBrowser(t *testing.T) {
 	if _, err := chromedp.Call(b.Ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
 		t.Fatal(err)
 	}
-	b.Do(chromedp.Navigate(e.Server.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#account")),
-		chromedp.SendKeys(chromedp.CSS("#account"), "secadm"), chromedp.SendKeys(chromedp.CSS("#password"), apptest.DefaultPassword),
-		chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitVisible(chromedp.CSS("#home-title")))
+	b.LogIn(e.Server.URL+"/login", "secadm", "#home-title")
 	if menu := b.Text(".sidemenu"); !strings.Contains(menu, "接入应用") || !strings.Contains(menu, "平台连接") || !strings.Contains(menu, "账号绑定") {
 		t.Fatalf("menu: %q", menu)
 	}

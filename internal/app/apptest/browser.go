@@ -92,6 +92,15 @@ func (b *Browser) Errors() []string {
 	return append([]string(nil), b.errs...)
 }
 
+// LogIn opens the login page at loginURL, signs in as account with DefaultPassword and waits
+// until the page it lands on shows sel.
+func (b *Browser) LogIn(loginURL, account, sel string) {
+	b.t.Helper()
+	b.Do(chromedp.Navigate(loginURL), chromedp.WaitVisible(chromedp.CSS("#account")),
+		chromedp.SendKeys(chromedp.CSS("#account"), account), chromedp.SendKeys(chromedp.CSS("#password"), DefaultPassword),
+		chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
 // Do runs actions, failing the test on error.
 func (b *Browser) Do(actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
