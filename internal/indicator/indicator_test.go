@@ -14,6 +14,7 @@ import (
 	"zhsj/internal/iam"
 	"zhsj/internal/indicator"
 	"zhsj/internal/indicator/gen"
+	"zhsj/internal/jobs"
 	"zhsj/internal/store"
 	"zhsj/internal/store/storetest"
 )
@@ -465,4 +466,56 @@ func TestSeedDemo(t *testing.T) {
 	if n != gen.Demo["complaint"] {
 		t.Fatalf("second seed added rows: %d", n)
 	}
+}
+
+// TestInterruptedComputationsFail: a computation that a dead process left "running" is marked
+// failed when the refresh job next runs; live ones and finished ones are left alone.
+func TestInterruptedComputationsFail(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := setup(t, db)
+		if _, err := s.Drain(ctx, 0); err != nil { // the catalogue's first computation
+			t.Fatal(err)
+		}
+		now := store.Now()
+		jobRun := func(status string) int64 {
+			id, err := store.InsertID(ctx, db, `INSERT INTO job_runs(job, trigger_kind, instance, status, started_at) VALUES (?, 'manual', 'test', ?, ?)`,
+				indicator.JobRefresh, status, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		dead, live := jobRun("failed"), jobRun("running")
+		run := func(status string, job any, started time.Time) int64 {
+			id, err := store.InsertID(ctx, db, `INSERT INTO ind_runs(kind, status, job_run_id, started_at) VALUES ('full', ?, ?, ?)`, status, job, started)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		want := map[int64]string{
+			run("running", dead, now):                     "failed",    // its job run is over
+			run("running", live, now):                     "running",   // its job run is alive
+			run("running", nil, now.Add(-2*time.Hour)):    "failed",    // seeding, two hours ago
+			run("running", nil, now.Add(-10*time.Minute)): "running",   // seeding, still going
+			run("succeeded", dead, now.Add(-2*time.Hour)): "succeeded", // finished
+		}
+		if err := s.RunJob(ctx, &jobs.Run{ID: jobRun("running")}); err != nil {
+			t.Fatal(err)
+		}
+		for id, status := range want {
+			var got struct {
+				Status string `db:"status"`
+				Error  string `db:"error"`
+			}
+			if err := db.Get(ctx, &got, `SELECT status, error FROM ind_runs WHERE id = ?`, id); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != status || (status == "failed") != strings.Contains(got.Error, "中断") {
+				t.Errorf("run %d: %+v, want %s", id, got, status)
+			}
+		}
+	})
 }

@@ -498,6 +498,9 @@ func (s *Service) HandleEvent(ctx context.Context, e events.Event) error {
 // RunJob is the body of the job indicator.refresh: it drains the request queue (a scheduled
 // run first asks for a full recompute, the nightly safety net).
 func (s *Service) RunJob(ctx context.Context, run *jobs.Run) error {
+	if err := s.failInterrupted(ctx, run.ID); err != nil {
+		return err
+	}
 	if run.Trigger == jobs.TriggerSchedule {
 		if _, err := request(ctx, s.db, Request{Kind: "full", Source: "schedule"}); err != nil {
 			return err
@@ -514,6 +517,18 @@ func (s *Service) RunJob(ctx context.Context, run *jobs.Run) error {
 		run.Add("requests", int64(n))
 	}
 	return ctx.Err()
+}
+
+// failInterrupted marks as failed the computations that a dead process left "running", so
+// that the catalogue does not show them as running for ever (their requests stay pending and
+// are computed again). One refresh job runs at a time, so a computation of an earlier job run
+// that is over is dead; one outside the job (seeding) is taken as dead after an hour.
+func (s *Service) failInterrupted(ctx context.Context, jobRunID int64) error {
+	now := store.Now()
+	_, err := s.db.Exec(ctx, `UPDATE ind_runs SET status = 'failed', finished_at = ?, error = '计算中断（进程退出），请求将重新计算'
+		WHERE status = 'running' AND (job_run_id <> ? AND job_run_id IN (SELECT id FROM job_runs WHERE status <> 'running')
+			OR job_run_id IS NULL AND started_at < ?)`, now, jobRunID, now.Add(-time.Hour))
+	return err
 }
 
 type requestRow struct {
