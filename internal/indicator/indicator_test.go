@@ -38,6 +38,16 @@ func setup(t testing.TB, db *store.DB) *indicator.Service {
 	return s
 }
 
+// setupComputed is setup with the catalogue's first computation done.
+func setupComputed(t testing.TB, db *store.DB) *indicator.Service {
+	t.Helper()
+	s := setup(t, db)
+	if _, err := s.Drain(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func full(t testing.TB, s *indicator.Service) {
 	t.Helper()
 	rec, err := s.Compute(context.Background(), indicator.Unit{Kind: "full"}, 0)
@@ -396,10 +406,7 @@ func TestIngestionEventsQueueOneRefresh(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		s := setup(t, db)
-		if _, err := s.Drain(ctx, 0); err != nil { // the catalogue's first computation
-			t.Fatal(err)
-		}
+		s := setupComputed(t, db)
 		ev := func(id int64, payload string) events.Event {
 			return events.Event{ID: id, Name: "dataset.ingest.committed", Payload: []byte(payload), Attempt: 1}
 		}
@@ -474,10 +481,7 @@ func TestInterruptedComputationsFail(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		s := setup(t, db)
-		if _, err := s.Drain(ctx, 0); err != nil { // the catalogue's first computation
-			t.Fatal(err)
-		}
+		s := setupComputed(t, db)
 		now := store.Now()
 		jobRun := func(status string) int64 {
 			id, err := store.InsertID(ctx, db, `INSERT INTO job_runs(job, trigger_kind, instance, status, started_at) VALUES (?, 'manual', 'test', ?, ?)`,
