@@ -188,22 +188,29 @@ func ingestFile(ctx context.Context, m *dataset.Module, file string, o dataset.O
 	}
 	o.SourceName = filepath.Base(file)
 	o.Kind = dataset.KindFile
-	p := &progressLine{w: errOut, name: o.SourceName, quiet: quiet}
+	p := &progressLine{w: errOut, name: o.SourceName, quiet: quiet, lines: !isTerminal(errOut), now: time.Now}
 	o.Progress = p.update
 	res, err := m.Ingest(ctx, f, o)
 	p.done()
 	return res, err
 }
 
-// progressLine redraws one line on stderr: bytes, percent and counts.
+// progressLine shows the progress on stderr: bytes, percent and counts. On a terminal it
+// redraws one line; into a file or pipe (cron, CI logs) it writes a whole line every few
+// seconds instead of carriage returns.
 type progressLine struct {
 	w     io.Writer
 	name  string
 	quiet bool
+	lines bool             // not a terminal: one line per progressEvery
+	now   func() time.Time // the clock (tests)
 	mu    sync.Mutex
 	last  time.Time
 	drawn bool
 }
+
+// progressEvery is the interval of progress lines written into a file or pipe.
+const progressEvery = 5 * time.Second
 
 func (p *progressLine) update(pr dataset.Progress) {
 	if p.quiet {
@@ -211,16 +218,21 @@ func (p *progressLine) update(pr dataset.Progress) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if time.Since(p.last) < 200*time.Millisecond {
+	every, start, end := 200*time.Millisecond, "\r", "   "
+	if p.lines {
+		every, start, end = progressEvery, "", "\n"
+	}
+	if now := p.now(); now.Sub(p.last) >= every {
+		p.last = now
+	} else {
 		return
 	}
-	p.last = time.Now()
 	pct := ""
 	if pr.BytesTotal > 0 {
 		pct = fmt.Sprintf(" %5.1f%% %s", float64(pr.BytesRead)*100/float64(pr.BytesTotal), bar(pr.BytesRead, pr.BytesTotal, 20))
 	}
-	fmt.Fprintf(p.w, "\r导入 %s%s  已读 %d 条：写入 %d，未变化 %d，隔离 %d   ", p.name, pct, pr.Read, pr.Upserted, pr.Unchanged, pr.Quarantined)
-	p.drawn = true
+	fmt.Fprintf(p.w, "%s导入 %s%s  已读 %d 条：写入 %d，未变化 %d，隔离 %d%s", start, p.name, pct, pr.Read, pr.Upserted, pr.Unchanged, pr.Quarantined, end)
+	p.drawn = !p.lines
 }
 
 func (p *progressLine) done() {
@@ -229,6 +241,16 @@ func (p *progressLine) done() {
 	if p.drawn {
 		fmt.Fprintln(p.w)
 	}
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func bar(n, total int64, width int) string {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"zhsj/internal/dataset"
 	"zhsj/internal/dataset/validate"
 	"zhsj/internal/store"
 	"zhsj/internal/store/storetest"
@@ -229,4 +230,43 @@ func lines(t *testing.T, db *store.DB, q string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestProgressLines: on a terminal the progress redraws one line (at most every 200 ms); into
+// a file or pipe it is a whole line every 5 s, without carriage returns.
+func TestProgressLines(t *testing.T) {
+	var clock time.Time
+	at := func(d time.Duration) dataset.Progress {
+		clock = time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC).Add(d)
+		n := int64(d / time.Millisecond)
+		return dataset.Progress{Read: n, Upserted: n, BytesRead: n, BytesTotal: 20000}
+	}
+	times := []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond, 4 * time.Second, 6 * time.Second, 10 * time.Second, 11100 * time.Millisecond}
+	for _, c := range []struct {
+		lines bool
+		want  string
+	}{
+		{false, "\r导入 a.csv   0.0% [....................]  已读 0 条：写入 0，未变化 0，隔离 0   " +
+			"\r导入 a.csv   1.5% [....................]  已读 300 条：写入 300，未变化 0，隔离 0   " +
+			"\r导入 a.csv  20.0% [####................]  已读 4000 条：写入 4000，未变化 0，隔离 0   " +
+			"\r导入 a.csv  30.0% [######..............]  已读 6000 条：写入 6000，未变化 0，隔离 0   " +
+			"\r导入 a.csv  50.0% [##########..........]  已读 10000 条：写入 10000，未变化 0，隔离 0   " +
+			"\r导入 a.csv  55.5% [###########.........]  已读 11100 条：写入 11100，未变化 0，隔离 0   \n"},
+		{true, "导入 a.csv   0.0% [....................]  已读 0 条：写入 0，未变化 0，隔离 0\n" +
+			"导入 a.csv  30.0% [######..............]  已读 6000 条：写入 6000，未变化 0，隔离 0\n" +
+			"导入 a.csv  55.5% [###########.........]  已读 11100 条：写入 11100，未变化 0，隔离 0\n"},
+	} {
+		var b bytes.Buffer
+		p := &progressLine{w: &b, name: "a.csv", lines: c.lines, now: func() time.Time { return clock }}
+		for _, d := range times {
+			p.update(at(d))
+		}
+		p.done()
+		if b.String() != c.want {
+			t.Errorf("lines=%v:\n%q\nwant\n%q", c.lines, b.String(), c.want)
+		}
+	}
+	if isTerminal(&bytes.Buffer{}) {
+		t.Error("a buffer is not a terminal")
+	}
 }
