@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -116,7 +117,11 @@ func serveCmd() *cobra.Command {
 				fmt.Fprintln(out, "遗失口令可运行：zhsj user reset-password --account 账号 --password-stdin")
 			}
 			if withDemo {
-				lines, err := seedDemo(ctx, a, demo.Scale(scale))
+				var progress io.Writer // the small demo takes seconds: only the larger ones report
+				if demo.Scale(scale) != demo.Small {
+					progress = cmd.ErrOrStderr()
+				}
+				lines, err := seedDemo(ctx, a, demo.Scale(scale), progress)
 				if err != nil {
 					return err
 				}
@@ -157,15 +162,27 @@ func describeDB(a *app.App) string {
 	return "PostgreSQL"
 }
 
-func seedDemo(ctx context.Context, a *app.App, scale demo.Scale) ([]string, error) {
+// seedDemo writes the demo data; progress, when not nil, gets a line as each part starts and
+// ends (the large scale takes many minutes).
+func seedDemo(ctx context.Context, a *app.App, scale demo.Scale, progress io.Writer) ([]string, error) {
 	switch scale {
 	case demo.Small, demo.Medium, demo.Large:
 	default:
 		return nil, fmt.Errorf("未知的数据规模 %q（small|medium|large）", scale)
 	}
-	return demo.Seed(ctx, &demo.Env{DB: a.DB, IAM: a.IAM, Scale: scale, Modules: a.Seeders, NewPassword: func(account, name string) string {
+	env := &demo.Env{DB: a.DB, IAM: a.IAM, Scale: scale, Modules: a.Seeders, NewPassword: func(account, name string) string {
 		return app.OneTimePassword(a.IAM.Policy(), iam.Subject{Account: account, Name: name})
-	}})
+	}}
+	if progress != nil {
+		env.Progress = func(title string, done bool, took time.Duration) {
+			if done {
+				fmt.Fprintf(progress, "演示数据：%s 完成（%.1f 秒）\n", title, took.Seconds())
+			} else {
+				fmt.Fprintf(progress, "演示数据：%s（%s 规模）…\n", title, scale)
+			}
+		}
+	}
+	return demo.Seed(ctx, env)
 }
 
 func seedCmd() *cobra.Command {
@@ -180,7 +197,7 @@ func seedCmd() *cobra.Command {
 				return err
 			}
 			defer a.DB.Close()
-			lines, err := seedDemo(ctx, a, demo.Scale(scale))
+			lines, err := seedDemo(ctx, a, demo.Scale(scale), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -234,3 +234,20 @@ func TestMigrateUpBacksUpFirst(t *testing.T) {
 		t.Fatalf("second migrate up: %v %s", err, out)
 	}
 }
+
+// TestSeedReportsProgress: zhsj seed says which part it is writing and how long each took
+// (the large scale runs for many minutes), then the demo accounts.
+func TestSeedReportsProgress(t *testing.T) {
+	out, err := run(t, "", "seed", "--data", t.TempDir())
+	if err != nil {
+		t.Fatalf("seed: %v\n%s", err, out)
+	}
+	for _, want := range []string{"演示数据：业务数据集（small 规模）…\n", "演示数据：业务数据集 完成（", "演示数据：看板指标计算 完成（", "analyst", "演示数据已就绪。"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	if _, err := run(t, "", "seed", "--data", t.TempDir(), "--scale", "huge"); err == nil || !strings.Contains(err.Error(), "未知的数据规模") {
+		t.Errorf("unknown scale: %v", err)
+	}
+}

@@ -28,7 +28,7 @@ func init() {
 		for _, ev := range []string{indicator.EventIngestDone, indicator.EventIngestFailed, indicator.EventRequested} {
 			a.Events.Subscribe(ev, indicator.Subscriber, ind.HandleEvent)
 		}
-		a.Seeders = append(a.Seeders, demo.Seeder{Name: "indicator", Run: func(ctx context.Context, env *demo.Env) ([]string, error) {
+		a.Seeders = append(a.Seeders, demo.Seeder{Name: "indicator", Title: "看板指标计算", Run: func(ctx context.Context, env *demo.Env) ([]string, error) {
 			return indicator.SeedDemo(ctx, ind, string(env.Scale))
 		}})
 		indicatorServices.Store(a, ind)

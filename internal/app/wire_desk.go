@@ -48,7 +48,7 @@ func init() {
 				return err
 			})
 		}
-		a.Seeders = append(a.Seeders, demo.Seeder{Name: "desk", Run: func(ctx context.Context, env *demo.Env) ([]string, error) {
+		a.Seeders = append(a.Seeders, demo.Seeder{Name: "desk", Title: "服务台演示数据", Run: func(ctx context.Context, env *demo.Env) ([]string, error) {
 			return d.Seed(ctx, env)
 		}})
 		desks.Store(a, d)

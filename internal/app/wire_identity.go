@@ -77,7 +77,7 @@ func init() {
 			run.Add("deleted", n)
 			return err
 		})
-		a.Seeders = append(a.Seeders, demo.Seeder{Name: "identity", Run: seedIdentity})
+		a.Seeders = append(a.Seeders, demo.Seeder{Name: "identity", Title: "短信登录演示设置", Run: seedIdentity})
 		return identityWiring{}, nil, nil
 	})
 }

@@ -44,7 +44,7 @@ func init() {
 			run.Add("deleted", n)
 			return err
 		})
-		a.Seeders = append(a.Seeders, demo.Seeder{Name: "monitor", Run: func(ctx context.Context, env *demo.Env) ([]string, error) {
+		a.Seeders = append(a.Seeders, demo.Seeder{Name: "monitor", Title: "运行监控演示对象", Run: func(ctx context.Context, env *demo.Env) ([]string, error) {
 			var lines []string
 			err := env.DB.InTx(ctx, func(tx *store.Tx) error {
 				var err error

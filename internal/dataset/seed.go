@@ -38,7 +38,7 @@ var seedEpoch = time.Date(2026, 6, 30, 0, 0, 0, 0, validate.CST)
 
 // Seeder returns the module's demo seeder.
 func (m *Module) Seeder() demo.Seeder {
-	return demo.Seeder{Name: "dataset", Run: func(ctx context.Context, env *demo.Env) ([]string, error) {
+	return demo.Seeder{Name: "dataset", Title: "业务数据集", Run: func(ctx context.Context, env *demo.Env) ([]string, error) {
 		return m.SeedDemo(ctx, env.Scale, nil)
 	}}
 }

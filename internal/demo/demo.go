@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"zhsj/internal/iam"
 	"zhsj/internal/store"
@@ -45,12 +46,16 @@ type Env struct {
 	// Modules are the seeders of the wired modules, run after the people in this order except
 	// that those marked Last run at the end.
 	Modules []Seeder
+	// Progress, when set, is told when each seeder starts and (done) how long it took: the
+	// large scale takes many minutes.
+	Progress func(title string, done bool, took time.Duration)
 }
 
 // Seeder adds one module's demo data; it must be idempotent.
 type Seeder struct {
-	Name string
-	Run  func(ctx context.Context, env *Env) ([]string, error) // returns lines to print
+	Name  string
+	Title string                                                // what it writes, in Chinese, for progress lines
+	Run   func(ctx context.Context, env *Env) ([]string, error) // returns lines to print
 	// Last seeders run after all the others (in their own order), whatever the wiring order:
 	// for seeders that look at the data the others write, such as the first quality run.
 	Last bool
@@ -80,7 +85,7 @@ func Seed(ctx context.Context, env *Env) ([]string, error) {
 			return nil, err
 		}
 	}
-	seeders := []Seeder{{Name: "people", Run: seedPeople}}
+	seeders := []Seeder{{Name: "people", Title: "演示账号", Run: seedPeople}}
 	for _, last := range []bool{false, true} {
 		for _, s := range env.Modules {
 			if s.Last == last {
@@ -90,9 +95,16 @@ func Seed(ctx context.Context, env *Env) ([]string, error) {
 	}
 	var out []string
 	for _, s := range seeders {
+		start := time.Now()
+		if env.Progress != nil {
+			env.Progress(s.Title, false, 0)
+		}
 		lines, err := s.Run(ctx, env)
 		if err != nil {
 			return out, fmt.Errorf("演示数据 %s: %w", s.Name, err)
+		}
+		if env.Progress != nil {
+			env.Progress(s.Title, true, time.Since(start))
 		}
 		out = append(out, lines...)
 	}

@@ -20,10 +20,25 @@ func TestSeedIsIdempotentAndRefusesRealData(t *testing.T) {
 	e := apptest.New(t, storetest.SQLite(t))
 	ctx := context.Background()
 	env := demoEnv(e)
+	var progress []string
+	env.Progress = func(title string, done bool, took time.Duration) {
+		progress = append(progress, fmt.Sprintf("%s %v %v", title, done, done == (took > 0)))
+	}
 	lines, err := demo.Seed(ctx, env)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each part, titled in Chinese, reports its start, then its end with the time it took.
+	if len(progress) != 2*(1+len(e.App.Seeders)) {
+		t.Fatalf("progress: %q", progress)
+	}
+	for i := 0; i < len(progress); i += 2 {
+		title, _, _ := strings.Cut(progress[i], " ")
+		if title == "" || progress[i] != title+" false true" || progress[i+1] != title+" true true" {
+			t.Fatalf("progress %d: %q", i, progress)
+		}
+	}
+	env.Progress = nil
 	if len(lines) < len(demo.People) {
 		t.Fatalf("lines: %v", lines)
 	}

@@ -210,7 +210,7 @@ func (m *Module) PruneFailedRows(ctx context.Context, cutoff time.Time) (int64, 
 // module has loaded its datasets (the data hub's registers and the indicator module's topic
 // datasets, wired after this module).
 func (m *Module) Seeder() demo.Seeder {
-	return demo.Seeder{Name: "quality", Last: true, Run: func(ctx context.Context, env *demo.Env) ([]string, error) {
+	return demo.Seeder{Name: "quality", Title: "首次数据质量核查", Last: true, Run: func(ctx context.Context, env *demo.Env) ([]string, error) {
 		var n int
 		if err := m.db.Get(ctx, &n, `SELECT COUNT(*) FROM quality_runs`); err != nil || n > 0 {
 			return nil, err
