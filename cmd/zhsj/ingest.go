@@ -206,6 +206,7 @@ type progressLine struct {
 	now   func() time.Time // the clock (tests)
 	mu    sync.Mutex
 	last  time.Time
+	phase string // the last phase shown
 	drawn bool
 }
 
@@ -218,12 +219,12 @@ func (p *progressLine) update(pr dataset.Progress) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	every, start, end := 200*time.Millisecond, "\r", "   "
+	every, start, end := 200*time.Millisecond, "\r", "\x1b[K" // redraw, clearing what the last line left
 	if p.lines {
 		every, start, end = progressEvery, "", "\n"
 	}
-	if now := p.now(); now.Sub(p.last) >= every {
-		p.last = now
+	if now := p.now(); now.Sub(p.last) >= every || pr.Phase != p.phase { // each new phase is shown
+		p.last, p.phase = now, pr.Phase
 	} else {
 		return
 	}
@@ -231,7 +232,11 @@ func (p *progressLine) update(pr dataset.Progress) {
 	if pr.BytesTotal > 0 {
 		pct = fmt.Sprintf(" %5.1f%% %s", float64(pr.BytesRead)*100/float64(pr.BytesTotal), bar(pr.BytesRead, pr.BytesTotal, 20))
 	}
-	fmt.Fprintf(p.w, "%s导入 %s%s  已读 %d 条：写入 %d，未变化 %d，隔离 %d%s", start, p.name, pct, pr.Read, pr.Upserted, pr.Unchanged, pr.Quarantined, end)
+	phase := ""
+	if pr.Phase != "" {
+		phase = " · " + pr.Phase
+	}
+	fmt.Fprintf(p.w, "%s导入 %s%s  已读 %d 条：写入 %d，未变化 %d，隔离 %d%s%s", start, p.name, pct, pr.Read, pr.Upserted, pr.Unchanged, pr.Quarantined, phase, end)
 	p.drawn = !p.lines
 }
 

@@ -233,37 +233,53 @@ func lines(t *testing.T, db *store.DB, q string) []string {
 }
 
 // TestProgressLines: on a terminal the progress redraws one line (at most every 200 ms); into
-// a file or pipe it is a whole line every 5 s, without carriage returns.
+// a file or pipe it is a whole line every 5 s, without carriage returns. Each new phase after
+// the last batch (index rebuilds) is shown at once, however soon it follows.
 func TestProgressLines(t *testing.T) {
-	var clock time.Time
-	at := func(d time.Duration) dataset.Progress {
-		clock = time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC).Add(d)
-		n := int64(d / time.Millisecond)
-		return dataset.Progress{Read: n, Upserted: n, BytesRead: n, BytesTotal: 20000}
+	ms := time.Millisecond
+	rebuild := func(i int) string {
+		return fmt.Sprintf("数据已全部写入，正在重建索引（第 %d 个，共 2 个）", i)
 	}
-	times := []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond, 4 * time.Second, 6 * time.Second, 10 * time.Second, 11100 * time.Millisecond}
+	steps := []struct {
+		at    time.Duration
+		phase string
+	}{{0, ""}, {100 * ms, ""}, {300 * ms, ""}, {4 * time.Second, ""}, {6 * time.Second, ""}, {10 * time.Second, ""},
+		{11100 * ms, ""}, {12000 * ms, rebuild(1)}, {12050 * ms, rebuild(2)}, {12100 * ms, rebuild(2)}}
+	line := func(pct, bar string, n int, phase string) string {
+		return fmt.Sprintf("导入 a.csv %s [%s]  已读 %d 条：写入 %d，未变化 0，隔离 0%s", pct, bar, n, n, phase)
+	}
 	for _, c := range []struct {
 		lines bool
-		want  string
+		want  []string
 	}{
-		{false, "\r导入 a.csv   0.0% [....................]  已读 0 条：写入 0，未变化 0，隔离 0   " +
-			"\r导入 a.csv   1.5% [....................]  已读 300 条：写入 300，未变化 0，隔离 0   " +
-			"\r导入 a.csv  20.0% [####................]  已读 4000 条：写入 4000，未变化 0，隔离 0   " +
-			"\r导入 a.csv  30.0% [######..............]  已读 6000 条：写入 6000，未变化 0，隔离 0   " +
-			"\r导入 a.csv  50.0% [##########..........]  已读 10000 条：写入 10000，未变化 0，隔离 0   " +
-			"\r导入 a.csv  55.5% [###########.........]  已读 11100 条：写入 11100，未变化 0，隔离 0   \n"},
-		{true, "导入 a.csv   0.0% [....................]  已读 0 条：写入 0，未变化 0，隔离 0\n" +
-			"导入 a.csv  30.0% [######..............]  已读 6000 条：写入 6000，未变化 0，隔离 0\n" +
-			"导入 a.csv  55.5% [###########.........]  已读 11100 条：写入 11100，未变化 0，隔离 0\n"},
+		{false, []string{
+			"\r" + line("  0.0%", "....................", 0, "") + "\x1b[K",
+			"\r" + line("  2.5%", "....................", 300, "") + "\x1b[K",
+			"\r" + line(" 33.3%", "######..............", 4000, "") + "\x1b[K",
+			"\r" + line(" 50.0%", "##########..........", 6000, "") + "\x1b[K",
+			"\r" + line(" 83.3%", "################....", 10000, "") + "\x1b[K",
+			"\r" + line(" 92.5%", "##################..", 11100, "") + "\x1b[K",
+			"\r" + line("100.0%", "####################", 12000, " · "+rebuild(1)) + "\x1b[K",
+			"\r" + line("100.0%", "####################", 12000, " · "+rebuild(2)) + "\x1b[K",
+			"\n"}},
+		{true, []string{
+			line("  0.0%", "....................", 0, "") + "\n",
+			line(" 50.0%", "##########..........", 6000, "") + "\n",
+			line(" 92.5%", "##################..", 11100, "") + "\n",
+			line("100.0%", "####################", 12000, " · "+rebuild(1)) + "\n",
+			line("100.0%", "####################", 12000, " · "+rebuild(2)) + "\n"}},
 	} {
 		var b bytes.Buffer
+		var clock time.Time
 		p := &progressLine{w: &b, name: "a.csv", lines: c.lines, now: func() time.Time { return clock }}
-		for _, d := range times {
-			p.update(at(d))
+		for _, st := range steps {
+			clock = time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC).Add(st.at)
+			n := min(int64(st.at/ms), 12000)
+			p.update(dataset.Progress{Read: n, Upserted: n, BytesRead: n, BytesTotal: 12000, Phase: st.phase})
 		}
 		p.done()
-		if b.String() != c.want {
-			t.Errorf("lines=%v:\n%q\nwant\n%q", c.lines, b.String(), c.want)
+		if got, want := b.String(), strings.Join(c.want, ""); got != want {
+			t.Errorf("lines=%v:\n%q\nwant\n%q", c.lines, got, want)
 		}
 	}
 	if isTerminal(&bytes.Buffer{}) {

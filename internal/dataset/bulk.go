@@ -149,12 +149,17 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 
 // rebuildIndexes builds the deferred indexes of table again, one transaction per index, when
 // keep (if not nil) does not claim them for a live run. runID, when not 0, gets a heartbeat
-// per index (a rebuild of a large table takes a while).
-func (m *Module) rebuildIndexes(ctx context.Context, table string, runID int64, keep func(*deferredIndexes) bool) error {
-	if d, err := loadDeferred(ctx, m.db, table); err != nil || d == nil {
+// per index (a rebuild of a large table takes a while); phase, when not nil, is told which
+// index of how many is being built.
+func (m *Module) rebuildIndexes(ctx context.Context, table string, runID int64, keep func(*deferredIndexes) bool, phase func(string)) error {
+	first, err := loadDeferred(ctx, m.db, table)
+	if err != nil || first == nil {
 		return err // nothing deferred (the usual case): no write transaction
 	}
-	for {
+	for i := 1; ; i++ {
+		if phase != nil && i <= len(first.Indexes) && (keep == nil || !keep(first)) {
+			phase(fmt.Sprintf("数据已全部写入，正在重建索引（第 %d 个，共 %d 个）", i, len(first.Indexes)))
+		}
 		done := false
 		err := m.db.InTx(ctx, func(tx *store.Tx) error {
 			d, err := loadDeferred(ctx, tx, table)
@@ -221,7 +226,7 @@ func (m *Module) RecoverIndexes(ctx context.Context) error {
 
 func (m *Module) recoverTable(ctx context.Context, table string) error {
 	alive := func(d *deferredIndexes) bool { return m.ownerAlive(ctx, d) }
-	return m.rebuildIndexes(ctx, table, 0, alive)
+	return m.rebuildIndexes(ctx, table, 0, alive, nil)
 }
 
 // bulkPragmas sets the SQLite writer up for a load (a larger page cache, statement journals

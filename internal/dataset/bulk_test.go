@@ -3,6 +3,7 @@ package dataset
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"zhsj/internal/iam"
 	"zhsj/internal/store"
 	"zhsj/internal/store/storetest"
 )
@@ -53,17 +55,41 @@ func TestBulkLoadDefersIndexes(t *testing.T) {
 		}
 		data := enterpriseCSV(3000)
 		var sawDeferred bool
+		var phases []string
+		defs, err := secondaryIndexes(ctx, db, "ds_enterprise")
+		if err != nil {
+			t.Fatal(err)
+		}
+		secondary := len(defs)
 		res, err := m.Ingest(ctx, bytes.NewReader(data), Options{Dataset: "enterprise", SourceName: "bulk.csv",
 			Progress: func(p Progress) {
 				if p.Read < 3000 && len(indexNames(t, db, "ds_enterprise")) < len(want) && deferredRows(t, db) == 1 {
 					sawDeferred = true
 				}
+				if p.Phase == "" {
+					return
+				}
+				// Each rebuild step is announced before its index is built, on the run's row
+				// too (committed: the run page reads it meanwhile), after every record is read.
+				var row string
+				db.Get(ctx, &row, `SELECT phase FROM ds_ingest_runs WHERE id = ?`, p.RunID)
+				i := len(phases) + 1
+				if p.Read != 3000 || row != p.Phase || len(indexNames(t, db, "ds_enterprise")) != len(want)-(secondary-i+1) {
+					t.Errorf("phase %d: %+v, on the run row %q, indexes %v", i, p, row, indexNames(t, db, "ds_enterprise"))
+				}
+				phases = append(phases, p.Phase)
 			}})
 		if err != nil || res.Upserted != int64(goodRows(3000)) || res.Quarantined != 3000-int64(goodRows(3000)) {
 			t.Fatalf("bulk load: %+v %v", res, err)
 		}
 		if !sawDeferred {
 			t.Error("the secondary indexes were not deferred during the load of an empty table")
+		}
+		if len(phases) != secondary || phases[secondary-1] != fmt.Sprintf("数据已全部写入，正在重建索引（第 %d 个，共 %d 个）", secondary, secondary) {
+			t.Errorf("phases: %q", phases)
+		}
+		if run, err := m.GetRun(ctx, iam.System(), res.RunID); err != nil || run.Phase != "" || run.Status != StatusCommitted {
+			t.Errorf("run after commit: %+v %v", run, err)
 		}
 		if got := indexNames(t, db, "ds_enterprise"); !slices.Equal(got, want) {
 			t.Fatalf("indexes after the load: %v, want %v", got, want)

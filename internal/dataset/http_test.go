@@ -236,6 +236,20 @@ func TestHTTPDatasets(t *testing.T) {
 				t.Errorf("page %s: %d", path, r.Status)
 			}
 		}
+		// A running run past its last batch says what it is doing (page and polled fragment).
+		phase := "数据已全部写入，正在重建索引（第 3 个，共 7 个）"
+		setRun := func(status, phase string) {
+			if _, err := e.App.DB.Exec(t.Context(), `UPDATE ds_ingest_runs SET status = ?, phase = ? WHERE id = ?`, status, phase, started.RunID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setRun(dataset.StatusRunning, phase)
+		for _, path := range []string{fmt.Sprintf("/ingest/runs/%d", started.RunID), fmt.Sprintf("/ingest/runs/%d/progress", started.RunID)} {
+			if body := string(an.Do("GET", path, nil).Body); !strings.Contains(body, phase+"…，页面每秒刷新") || strings.Contains(body, "正在导入…") {
+				t.Errorf("%s does not show the phase", path)
+			}
+		}
+		setRun(dataset.StatusCommitted, "")
 		if body := string(an.Do("GET", "/datasets/enterprise?f_status=吊销", nil).Body); !strings.Contains(body, "雁塔二号商贸有限公司") || strings.Contains(body, "雁塔一号科技有限公司") {
 			t.Errorf("records page filter")
 		}

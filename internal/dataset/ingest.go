@@ -113,6 +113,9 @@ type Progress struct {
 	Quarantined int64 `json:"quarantined"`
 	BytesRead   int64 `json:"bytes_read"`
 	BytesTotal  int64 `json:"bytes_total"`
+	// Phase is what the run does after its last batch (every record is read), in Chinese:
+	// rebuilding deferred indexes, refreshing statistics. Empty while records are loaded.
+	Phase string `json:"phase,omitempty"`
 }
 
 // Result is the summary of a run.
@@ -201,6 +204,7 @@ type runState struct {
 	sameDup  int64     // records repeated identically within the source (counted unchanged)
 	pgCols   []string  // PostgreSQL: the column types of the upsert (see pgUpsertSQL)
 	pgSQL    string
+	progress Progress // the last one reported
 }
 
 type seenKey struct {
@@ -498,10 +502,12 @@ func (m *Module) runSource(ctx context.Context, ds *Dataset, src source, o Optio
 	}
 	// The indexes a bulk load deferred (this one's, or a dead one's) are built before the
 	// run commits.
-	if err := m.rebuildIndexes(ctx, ds.Table, o.RunID, nil); err != nil {
+	phase := func(text string) { rs.phase(ctx, text) }
+	if err := m.rebuildIndexes(ctx, ds.Table, o.RunID, nil, phase); err != nil {
 		return m.fail(ctx, ds, o, res, err)
 	}
 	if n, ok := m.db.AnalyzedRows(ctx, ds.Table); res.Upserted >= analyzeMinRows && (!ok || res.Upserted*10 >= n) {
+		phase("数据已全部写入，正在更新查询统计信息")
 		if err := m.db.Analyze(ctx, ds.Table); err != nil {
 			m.log.Warn("dataset: analyze after load", "dataset", ds.Name, "err", err)
 		}
@@ -559,7 +565,7 @@ func (m *Module) finishRun(ctx context.Context, tx *store.Tx, res *Result) error
 	warn, _ := json.Marshal(res.Warnings)
 	now := m.now()
 	_, err := tx.Exec(ctx, `UPDATE ds_ingest_runs SET status = ?, finished_at = ?, heartbeat_at = ?, duration_ms = ?, read_count = ?, upserted = ?, unchanged = ?,
-		quarantined = ?, warnings = ?, notes = ?, error = ?, bytes_read = CASE WHEN bytes_total > 0 THEN bytes_total ELSE bytes_read END WHERE id = ?`,
+		quarantined = ?, warnings = ?, notes = ?, error = ?, phase = '', bytes_read = CASE WHEN bytes_total > 0 THEN bytes_total ELSE bytes_read END WHERE id = ?`,
 		res.Status, now, now, res.DurationMS, res.Read, res.Upserted, res.Unchanged, res.Quarantined, string(warn),
 		strings.Join(res.Notes, "\n"), res.Error, res.RunID)
 	return err
@@ -577,7 +583,7 @@ func (m *Module) fail(ctx context.Context, ds *Dataset, o Options, res *Result, 
 	}
 	res.Status, res.Error = StatusFailed, msg
 	// Indexes deferred by this bulk load are built again (the rows it committed stay).
-	if err := m.rebuildIndexes(ctx, ds.Table, res.RunID, func(d *deferredIndexes) bool { return d.RunID != res.RunID && m.ownerAlive(ctx, d) }); err != nil {
+	if err := m.rebuildIndexes(ctx, ds.Table, res.RunID, func(d *deferredIndexes) bool { return d.RunID != res.RunID && m.ownerAlive(ctx, d) }, nil); err != nil {
 		m.log.Error("dataset: rebuild deferred indexes", "dataset", ds.Name, "run", res.RunID, "err", err)
 	}
 	if res.DurationMS == 0 && !res.start.IsZero() {
@@ -1263,11 +1269,26 @@ func (rs *runState) flush(ctx context.Context, b *batch) error {
 	for k := range pers {
 		rs.perSet[k] = true
 	}
+	rs.progress = Progress{RunID: rs.o.RunID, Read: b.read, Upserted: res.Upserted, Unchanged: res.Unchanged, Quarantined: res.Quarantined,
+		BytesRead: b.offset, BytesTotal: rs.o.BytesTotal}
 	if rs.o.Progress != nil {
-		rs.o.Progress(Progress{RunID: rs.o.RunID, Read: b.read, Upserted: res.Upserted, Unchanged: res.Unchanged, Quarantined: res.Quarantined,
-			BytesRead: b.offset, BytesTotal: rs.o.BytesTotal})
+		rs.o.Progress(rs.progress)
 	}
 	return nil
+}
+
+// phase records what the run does after its last batch, for its page (committed at once, so
+// that readers see it while the step runs) and for the caller's progress.
+func (rs *runState) phase(ctx context.Context, text string) {
+	if _, err := rs.m.db.Exec(ctx, `UPDATE ds_ingest_runs SET phase = ?, heartbeat_at = ? WHERE id = ? AND status = ?`,
+		text, rs.m.now(), rs.o.RunID, StatusRunning); err != nil {
+		rs.m.log.Warn("dataset: record run phase", "run", rs.o.RunID, "err", err)
+	}
+	if rs.o.Progress != nil {
+		p := rs.progress
+		p.RunID, p.Phase = rs.o.RunID, text
+		rs.o.Progress(p)
+	}
 }
 
 // Quarantine statuses.

@@ -37,6 +37,7 @@ type Run struct {
 	WarningsRaw  string     `db:"warnings" json:"-"`
 	Notes        string     `db:"notes" json:"notes"`
 	Error        string     `db:"error" json:"error"`
+	Phase        string     `db:"phase" json:"phase"` // after the last batch: what the running run does
 
 	Warnings []Warning `db:"-" json:"warnings"`
 }
@@ -48,7 +49,7 @@ type Warning struct {
 }
 
 const runCols = `id, dataset, task_name, schedule_type, source_kind, source_name, status, actor, region_code, started_at, heartbeat_at,
-	finished_at, duration_ms, bytes_total, bytes_read, read_count, upserted, unchanged, quarantined, warnings, notes, error`
+	finished_at, duration_ms, bytes_total, bytes_read, read_count, upserted, unchanged, quarantined, warnings, notes, error, phase`
 
 // Labels shown to people.
 var (
