@@ -294,7 +294,7 @@ func (m *Module) markStale(ctx context.Context, tx *store.Tx) error {
 	}
 	for _, s := range stale {
 		const msg = "运行中断：进程未正常结束（已提交的批次保留，重新运行即可补齐，不会重复）"
-		if _, err := tx.Exec(ctx, `UPDATE ds_ingest_runs SET status = 'interrupted', error = ?, finished_at = heartbeat_at WHERE id = ? AND status = 'running'`, msg, s.ID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE ds_ingest_runs SET status = 'interrupted', error = ?, phase = '', finished_at = heartbeat_at WHERE id = ? AND status = 'running'`, msg, s.ID); err != nil {
 			return err
 		}
 		if err := events.Publish(ctx, tx, EventFailed, FailedEvent{Dataset: s.Dataset, RunID: s.ID, Error: msg}); err != nil {
