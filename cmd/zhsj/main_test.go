@@ -242,7 +242,7 @@ func TestSeedReportsProgress(t *testing.T) {
 	if err != nil {
 		t.Fatalf("seed: %v\n%s", err, out)
 	}
-	for _, want := range []string{"演示数据：业务数据集（small 规模）…\n", "演示数据：业务数据集 完成（", "演示数据：看板指标计算 完成（", "analyst", "演示数据已就绪。"} {
+	for _, want := range []string{"演示数据：业务数据集（small 规模）…\n", "演示数据：业务数据集 完成（", "演示数据：业务数据集 · 市场主体 完成（", "演示数据：看板指标计算 完成（", "analyst", "演示数据已就绪。"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in\n%s", want, out)
 		}

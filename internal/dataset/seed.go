@@ -39,14 +39,14 @@ var seedEpoch = time.Date(2026, 6, 30, 0, 0, 0, 0, validate.CST)
 // Seeder returns the module's demo seeder.
 func (m *Module) Seeder() demo.Seeder {
 	return demo.Seeder{Name: "dataset", Title: "业务数据集", Run: func(ctx context.Context, env *demo.Env) ([]string, error) {
-		return m.SeedDemo(ctx, env.Scale, nil)
+		return m.SeedDemo(ctx, env.Scale, env.Progress)
 	}}
 }
 
 // SeedDemo fills every dataset at the scale (idempotent: a dataset already seeded at this
-// scale is skipped) and returns a summary line per dataset. progress, when set, receives
-// each batch.
-func (m *Module) SeedDemo(ctx context.Context, scale demo.Scale, progress func(string, Progress)) ([]string, error) {
+// scale is skipped) and returns a summary line per dataset. progress, when set, is told when
+// each dataset starts and (done) how long it took, as demo.Env.Progress.
+func (m *Module) SeedDemo(ctx context.Context, scale demo.Scale, progress func(title string, done bool, took time.Duration)) ([]string, error) {
 	sizes, ok := SeedSizes[scale]
 	if !ok {
 		return nil, fmt.Errorf("未知的数据规模 %q", scale)
@@ -70,9 +70,9 @@ func (m *Module) SeedDemo(ctx context.Context, scale demo.Scale, progress func(s
 		}
 		src := g.source(d.Name, sizes[d.Name])
 		o := Options{Dataset: d.Name, TaskName: task, Kind: "seed", SourceName: "演示数据", BytesTotal: int64(sizes[d.Name]), Principal: iam.System()}
+		title, start := "业务数据集 · "+d.TitleZh, time.Now()
 		if progress != nil {
-			name := d.Name
-			o.Progress = func(p Progress) { progress(name, p) }
+			progress(title, false, 0)
 		}
 		if o.RunID, err = m.StartRun(ctx, o); err != nil {
 			return out, err
@@ -86,6 +86,9 @@ func (m *Module) SeedDemo(ctx context.Context, scale demo.Scale, progress func(s
 		}
 		out = append(out, fmt.Sprintf("  %s：写入 %d 条（其中有意设置的数据问题 %d 处），隔离 %d 条", d.TitleZh, res.Upserted+res.Unchanged, len(g.defects[d.Name]), res.Quarantined))
 		g.defects[d.Name] = nil
+		if progress != nil {
+			progress(title, true, time.Since(start))
+		}
 	}
 	if n, err := m.seedRunHistory(ctx); err != nil {
 		return out, err
