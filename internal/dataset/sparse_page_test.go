@@ -13,10 +13,10 @@ import (
 	"zhsj/internal/web"
 )
 
-// TestPagesOfFewRowsInScope: a county whose rows are few and old in a large table is listed
-// through its ids (sparsePage) with the same pages, in the same order, as a plain query; a
-// scope without rows, and a page past the end, answer empty with the right total.
-func TestPagesOfFewRowsInScope(t *testing.T) {
+// TestPagesThroughIDs: a county's rows, spread over the table, are listed through their ids
+// (pageIDs) with the same pages, in the same order, as a plain query; a scope without rows,
+// and a page past the end, answer empty with the right total.
+func TestPagesThroughIDs(t *testing.T) {
 	t.Parallel()
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
