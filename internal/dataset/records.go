@@ -41,6 +41,9 @@ type RecordFilter struct {
 	Equal  map[string]string // filter field → value
 
 	sealed []sealedMatch // Q as the exact value of sealed fields (set by ListRecords)
+	// scanScope keeps SQLite from reading the caller's region through its index (set by
+	// ListRecords for a text search in a large scope, see largeScope).
+	scanScope bool
 }
 
 // sealedMatch finds a sealed personal field by the blind index of its exact value.
@@ -105,7 +108,11 @@ func ParseRecordFilter(ds *Dataset, v url.Values) (RecordFilter, error) {
 
 // where builds the SQL condition of a filter within the caller's scope.
 func (d *Dataset) where(p *iam.Principal, f RecordFilter) (string, []any) {
-	scope, args := p.Filter(iam.Cols{Region: "t.region_code"})
+	region := "t.region_code"
+	if f.scanScope {
+		region = "+t.region_code" // SQLite: the unary plus disqualifies the term from index use
+	}
+	scope, args := p.Filter(iam.Cols{Region: region})
 	conds := []string{scope}
 	if f.Region != "" {
 		conds = append(conds, "t.region_code IN (SELECT code FROM regions WHERE path LIKE (SELECT path FROM regions WHERE code = ?) || '%')")
@@ -264,6 +271,13 @@ func normValue(t FieldType, v any) any {
 // ListRecords returns a page of records within the caller's scope.
 func (m *Module) ListRecords(ctx context.Context, p *iam.Principal, d *Dataset, f RecordFilter, page web.Page) ([]*Record, int, error) {
 	f.sealed = m.sealedMatches(d, f.Q)
+	if f.Q != "" {
+		large, err := m.largeScope(ctx, p, d)
+		if err != nil {
+			return nil, 0, err
+		}
+		f.scanScope = large
+	}
 	w, args := d.where(p, f)
 	var total int
 	if err := m.db.Get(ctx, &total, "SELECT COUNT(*) FROM "+d.Table+" t WHERE "+w, args...); err != nil {
@@ -274,10 +288,17 @@ func (m *Module) ListRecords(ctx context.Context, p *iam.Principal, d *Dataset, 
 	}
 	cols := strings.Join(d.displayColumns(), ", ")
 	q, qargs := "SELECT "+cols+" FROM "+d.Table+" t WHERE "+w+" ORDER BY t.id DESC LIMIT ? OFFSET ?", append(args, page.Size, page.Offset())
-	if ids, err := m.pageIDs(ctx, d, w, args, total, page); err != nil {
-		return nil, 0, err
-	} else if ids != nil {
-		q, qargs = "SELECT "+cols+" FROM "+d.Table+" t WHERE t.id IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+") ORDER BY t.id DESC", ids
+	// A page of few rows is found through their ids (pageIDs), except for a text search: that
+	// reads the rows themselves, not an index, and the ids would cost a second pass over them
+	// (a province search in 1,000,000 market entities took 0.7 s instead of 0.33 s).
+	if f.Q == "" {
+		ids, err := m.pageIDs(ctx, d, w, args, total, page)
+		if err != nil {
+			return nil, 0, err
+		}
+		if ids != nil {
+			q, qargs = "SELECT "+cols+" FROM "+d.Table+" t WHERE t.id IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+") ORDER BY t.id DESC", ids
+		}
 	}
 	rows, err := m.db.Query(ctx, q, qargs...)
 	if err != nil {
@@ -295,11 +316,32 @@ func (m *Module) ListRecords(ctx context.Context, p *iam.Principal, d *Dataset, 
 	return out, total, rows.Err()
 }
 
+// largeScope reports, on SQLite, whether the caller's region holds over a quarter of the
+// dataset's rows. A text search must read every row in scope; SQLite's planner reads them
+// through the region index, one random access each, which for a large region costs more than
+// reading the whole table in order: a search among Xi'an's 551,520 of 1,000,000 market
+// entities took 1.8 s, 0.4 s with the table read in order. (PostgreSQL's planner knows the
+// region's share from its statistics.)
+func (m *Module) largeScope(ctx context.Context, p *iam.Principal, d *Dataset) (bool, error) {
+	if m.db.Dialect() != store.SQLite || p.RegionPath == "/"+iam.ProvinceCode+"/" {
+		return false, nil
+	}
+	scope, args := p.Filter(iam.Cols{Region: "t.region_code"})
+	var n, top int64
+	if err := m.db.Get(ctx, &n, "SELECT COUNT(*) FROM "+d.Table+" t WHERE "+scope, args...); err != nil {
+		return false, err
+	}
+	if err := m.db.Get(ctx, &top, "SELECT COALESCE(MAX(id), 0) FROM "+d.Table); err != nil {
+		return false, err
+	}
+	return n*4 > top, nil
+}
+
 // pageByIDRows is the most rows in scope for which a list page is found through their ids.
 const pageByIDRows = 100000
 
 // pageIDs returns the ids of the page, newest first, when at most pageByIDRows rows are in
-// scope (else nil: the plain query reads the page). With a region in the filter, SQLite's
+// scope (else nil: the plain query reads the page). Only for filters an index serves. With a region in the filter, SQLite's
 // planner reads every row in scope through the region index and sorts them all to return 50
 // (150 ms for a county's 42,553 market entities), or, when it believes the region is common,
 // walks the table from the newest id down, which takes seconds when the region's rows are

@@ -73,5 +73,21 @@ func TestPagesThroughIDs(t *testing.T) {
 		if ids, total := list("610113", RecordFilter{}, 4, 10); total != 30 || ids != nil {
 			t.Fatalf("past the end: %v of %d", ids, total)
 		}
+		// A text search in a region holding most of the table reads the table in order on
+		// SQLite (largeScope), with the same answer.
+		for _, c := range []struct {
+			region string
+			large  bool
+		}{{"610102", true}, {"610100", true}, {"610113", false}, {"610000", false}} {
+			large, err := m.largeScope(ctx, principal(t, db, "u"+c.region, c.region), d)
+			if want := c.large && db.Dialect() == store.SQLite; err != nil || large != want {
+				t.Errorf("largeScope(%s) = %v %v, want %v", c.region, large, err, want)
+			}
+		}
+		var wantIDs []int64
+		db.Select(ctx, &wantIDs, `SELECT id FROM ds_enterprise WHERE region_code = '610102' AND name LIKE '%测试14%' ORDER BY id DESC`)
+		if ids, total := list("610102", RecordFilter{Q: "测试14"}, 1, 100); total != len(wantIDs) || total < 100 || !slices.Equal(ids, wantIDs[:100]) {
+			t.Fatalf("search in 新城区: %d of %d, want %d", len(ids), total, len(wantIDs))
+		}
 	})
 }
