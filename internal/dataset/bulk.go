@@ -157,7 +157,7 @@ func (m *Module) rebuildIndexes(ctx context.Context, table string, runID int64, 
 		return err // nothing deferred (the usual case): no write transaction
 	}
 	for i := 1; ; i++ {
-		if phase != nil && i <= len(first.Indexes) && (keep == nil || !keep(first)) {
+		if phase != nil && i <= len(first.Indexes) {
 			phase(fmt.Sprintf("数据已全部写入，正在重建索引（第 %d 个，共 %d 个）", i, len(first.Indexes)))
 		}
 		done := false
