@@ -70,10 +70,14 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 // the two statuses most rows have. SQLite reads every row (about 1 s per million market
 // entities); with analysis_limit it would sample the first rows of each index, which for a
 // status index all share one value, and the statistics would mislead it the other way.
-// PostgreSQL samples a fixed number of rows and does not block writers.
+// PostgreSQL samples a fixed number of rows and does not block writers; there it is VACUUM
+// (ANALYZE), which also marks the loaded pages all-visible: until then no index-only scan can
+// serve a count (a Xi'an user's dataset catalogue over 1,000,000 freshly loaded market
+// entities read 419,010 heap blocks, 1.37 s, then 0.07 s), and autovacuum may be off or come
+// minutes later.
 func (db *DB) Analyze(ctx context.Context, table string) error {
 	if db.dialect != SQLite {
-		_, err := db.w.ExecContext(ctx, "ANALYZE "+table)
+		_, err := db.w.ExecContext(ctx, "VACUUM (ANALYZE) "+table)
 		return err
 	}
 	// Other SQLite connections load statistics with the schema: a schema change in the same
