@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -345,6 +346,13 @@ func (s *Service) fillPrincipal(ctx context.Context, p *Principal, version strin
 	if r, ok := c.regions[p.Region]; ok {
 		p.RegionPath, p.RegionName = r[0], r[1]
 	}
+	if s.db.Dialect() == store.Postgres && p.RegionPath != "/"+ProvinceCode+"/" {
+		// PostgreSQL weighs each code named in a scope condition with the column's statistics;
+		// through the regions subquery it cannot (a Xi'an count of API calls, where it has
+		// none: 0.56 s, 4 ms with the codes named). SQLite keeps the subquery: given the codes
+		// it skip-scans the status index for a city's count (1.7 s instead of 0.09 s).
+		p.regionCodes = c.codesUnder(p.RegionPath)
+	}
 	p.Perms = map[string]bool{}
 	for _, id := range c.userRoles[p.UserID] {
 		ri, ok := c.roles[id]
@@ -361,6 +369,18 @@ func (s *Service) fillPrincipal(ctx context.Context, p *Principal, version strin
 		}
 	}
 	return nil
+}
+
+// codesUnder lists the region codes of the jurisdiction rooted at path, sorted.
+func (c *iamCache) codesUnder(path string) []string {
+	var out []string
+	for code, r := range c.regions {
+		if strings.HasPrefix(r[0], path) {
+			out = append(out, code)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (s *Service) iamCache(ctx context.Context, version string) (*iamCache, error) {

@@ -67,6 +67,12 @@ func TestFilterFailsClosedAndBindsParameters(t *testing.T) {
 	if strings.Count(w, "?") != len(a) || len(a) != 3 || a[0] != "/610000/610100/%" || a[1] != "/1/3/%" || a[2] != int64(7) {
 		t.Fatalf("args %v for %s", a, w)
 	}
+	// With its codes named (PostgreSQL), the jurisdiction is a list of bound codes.
+	xa.regionCodes = []string{"610100", "610113"}
+	w, a = xa.Filter(cols)
+	if !strings.HasPrefix(w, "t.region_code IN (?,?) AND ") || len(a) != 4 || a[0] != "610100" || a[1] != "610113" || a[2] != "/1/3/%" {
+		t.Fatalf("named codes: %s %v", w, a)
+	}
 	// A self scope on a table without an owner column sees nothing.
 	self := &Principal{UserID: 7, RegionPath: "/610000/", Scopes: []RoleScope{{Kind: ScopeSelf}}}
 	if w, _ := self.Filter(Cols{Region: "t.region_code"}); w != "1=0" {

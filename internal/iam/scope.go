@@ -48,6 +48,10 @@ type Principal struct {
 	TokenID           int64
 	MustChange        bool
 	PasswordExpiresAt time.Time
+
+	// regionCodes, when set, are the codes of the jurisdiction (RegionPath and below), named
+	// in Filter instead of selected from the regions table: see Service.fillPrincipal.
+	regionCodes []string
 }
 
 // Can reports whether the principal holds permission.
@@ -88,8 +92,15 @@ func (p *Principal) Filter(c Cols) (string, []any) {
 		if c.Region == "" || p.RegionPath == "" {
 			return "1=0", nil
 		}
-		conds = append(conds, c.Region+" IN (SELECT code FROM regions WHERE path LIKE ?)")
-		args = append(args, p.RegionPath+"%")
+		if len(p.regionCodes) > 0 {
+			conds = append(conds, c.Region+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(p.regionCodes)), ",")+")")
+			for _, code := range p.regionCodes {
+				args = append(args, code)
+			}
+		} else {
+			conds = append(conds, c.Region+" IN (SELECT code FROM regions WHERE path LIKE ?)")
+			args = append(args, p.RegionPath+"%")
+		}
 	}
 	var ors []string
 	all := false
