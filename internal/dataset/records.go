@@ -341,7 +341,7 @@ func (m *Module) largeScope(ctx context.Context, p *iam.Principal, d *Dataset) (
 const pageByIDRows = 100000
 
 // pageIDs returns the ids of the page, newest first, when at most pageByIDRows rows are in
-// scope (else nil: the plain query reads the page). Only for filters an index serves. With a region in the filter, SQLite's
+// scope (else nil: the plain query reads the page). With a region in the filter, SQLite's
 // planner reads every row in scope through the region index and sorts them all to return 50
 // (150 ms for a county's 42,553 market entities), or, when it believes the region is common,
 // walks the table from the newest id down, which takes seconds when the region's rows are

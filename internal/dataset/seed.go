@@ -44,9 +44,9 @@ func (m *Module) Seeder() demo.Seeder {
 }
 
 // SeedDemo fills every dataset at the scale (idempotent: a dataset already seeded at this
-// scale is skipped) and returns a summary line per dataset. progress, when set, is told when
-// each dataset starts and (done) how long it took, as demo.Env.Progress.
-func (m *Module) SeedDemo(ctx context.Context, scale demo.Scale, progress func(title string, done bool, took time.Duration)) ([]string, error) {
+// scale is skipped) and returns a summary line per dataset. progress (may be nil) is told
+// when each dataset starts and how long it took.
+func (m *Module) SeedDemo(ctx context.Context, scale demo.Scale, progress demo.Progress) ([]string, error) {
 	sizes, ok := SeedSizes[scale]
 	if !ok {
 		return nil, fmt.Errorf("未知的数据规模 %q", scale)
@@ -70,10 +70,7 @@ func (m *Module) SeedDemo(ctx context.Context, scale demo.Scale, progress func(t
 		}
 		src := g.source(d.Name, sizes[d.Name])
 		o := Options{Dataset: d.Name, TaskName: task, Kind: "seed", SourceName: "演示数据", BytesTotal: int64(sizes[d.Name]), Principal: iam.System()}
-		title, start := "业务数据集 · "+d.TitleZh, time.Now()
-		if progress != nil {
-			progress(title, false, 0)
-		}
+		finished := progress.Start("业务数据集 · " + d.TitleZh)
 		if o.RunID, err = m.StartRun(ctx, o); err != nil {
 			return out, err
 		}
@@ -86,9 +83,7 @@ func (m *Module) SeedDemo(ctx context.Context, scale demo.Scale, progress func(t
 		}
 		out = append(out, fmt.Sprintf("  %s：写入 %d 条（其中有意设置的数据问题 %d 处），隔离 %d 条", d.TitleZh, res.Upserted+res.Unchanged, len(g.defects[d.Name]), res.Quarantined))
 		g.defects[d.Name] = nil
-		if progress != nil {
-			progress(title, true, time.Since(start))
-		}
+		finished()
 	}
 	if n, err := m.seedRunHistory(ctx); err != nil {
 		return out, err

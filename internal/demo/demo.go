@@ -48,7 +48,21 @@ type Env struct {
 	Modules []Seeder
 	// Progress, when set, is told when each seeder starts and (done) how long it took: the
 	// large scale takes many minutes.
-	Progress func(title string, done bool, took time.Duration)
+	Progress Progress
+}
+
+// Progress is told when a part of the demo data starts and (done) how long it took.
+type Progress func(title string, done bool, took time.Duration)
+
+// Start reports that the part titled title starts, and returns what reports its end; a nil
+// Progress reports nothing.
+func (p Progress) Start(title string) (done func()) {
+	if p == nil {
+		return func() {}
+	}
+	start := time.Now()
+	p(title, false, 0)
+	return func() { p(title, true, time.Since(start)) }
 }
 
 // Seeder adds one module's demo data; it must be idempotent.
@@ -95,17 +109,12 @@ func Seed(ctx context.Context, env *Env) ([]string, error) {
 	}
 	var out []string
 	for _, s := range seeders {
-		start := time.Now()
-		if env.Progress != nil {
-			env.Progress(s.Title, false, 0)
-		}
+		done := env.Progress.Start(s.Title)
 		lines, err := s.Run(ctx, env)
 		if err != nil {
 			return out, fmt.Errorf("演示数据 %s: %w", s.Name, err)
 		}
-		if env.Progress != nil {
-			env.Progress(s.Title, true, time.Since(start))
-		}
+		done()
 		out = append(out, lines...)
 	}
 	return out, nil
