@@ -217,16 +217,14 @@ func TestLiveRefreshAndLibrariesInBrowser(t *testing.T) {
 		fmt.Sscan(strings.ReplaceAll(s, ",", ""), &n)
 		return n
 	}
-	for {
-		if now := b.Text("#card-batches .num"); num(now) == num(before)+7 {
-			t.Logf("open page refreshed in %v: %s → %s", time.Since(t0), before, now)
-			break
-		}
-		if time.Since(t0) > 5*time.Second {
-			t.Fatalf("open page not refreshed within 5 s (still %s)", before)
-		}
-		time.Sleep(100 * time.Millisecond)
+	// Polled by a script: the card is replaced while it refreshes, and a read in between
+	// would find no node.
+	refreshed := fmt.Sprintf(`(() => { const e = document.querySelector("#card-batches .num");
+		return !!e && parseInt(e.textContent.replace(/,/g, ""), 10) === %d })()`, num(before)+7)
+	if !b.WaitJS(refreshed, 5*time.Second) {
+		t.Fatalf("open page not refreshed within 5 s (was %s)", before)
 	}
+	t.Logf("open page refreshed in %v: %s → %d", time.Since(t0), before, num(before)+7)
 	chartsReady(t, b, "sampling after refresh")
 	b.Screenshot("live-refreshed")
 
