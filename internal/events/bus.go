@@ -140,6 +140,9 @@ func (b *Bus) Init(ctx context.Context) error {
 // Run delivers events until ctx ends, then lets in-flight handlers finish and returns.
 func (b *Bus) Run(ctx context.Context) error {
 	if err := b.Init(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started: a shutdown, not a failure
+		}
 		return fmt.Errorf("events: declare subscriptions: %w", err)
 	}
 	local.Lock()

@@ -416,3 +416,18 @@ func TestPrune(t *testing.T) {
 		}
 	})
 }
+
+// TestRunStoppedBeforeStart: a bus whose context ends while it declares its subscriptions (a
+// shutdown right after start) stops without an error.
+func TestRunStoppedBeforeStart(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := events.New(db, events.Options{PollInterval: 20 * time.Millisecond, Logger: quiet})
+		b.Subscribe("demo.thing.happened", "a", newRecorder().handler("a"))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := b.Run(ctx); err != nil {
+			t.Fatalf("run after the context ended: %v", err)
+		}
+	})
+}
